@@ -1,0 +1,11 @@
+//! Intel igb (82576/I350 class) queue driver and an emulated igb device.
+//!
+//! The driver speaks the real register and advanced-descriptor interface;
+//! the device model behind it moves frames to an attachment (an
+//! in-process cable or a TAP device). This crate knows nothing of the
+//! network stack: it hands out received frames and takes frames to send.
+
+#![warn(missing_docs)]
+
+#[allow(dead_code)]
+pub(crate) mod loom;

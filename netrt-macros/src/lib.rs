@@ -1,0 +1,1 @@
+//! `#[netrt::main]` and `#[netrt::test]`.
