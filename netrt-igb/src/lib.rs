@@ -9,3 +9,4 @@
 
 #[allow(dead_code)]
 pub(crate) mod loom;
+pub mod rss;
