@@ -1,0 +1,132 @@
+//! Pinning the output type of the body's `async move` block.
+//!
+//! An `async` block has no place for a return type: its output is inferred,
+//! and rustc does not take it from the `Future<Output = R>` that the block is
+//! later required to satisfy. Inference alone would break what an
+//! `async fn main() -> R` allows: `?` needs the error type when it checks the
+//! `From` conversion, and `return Box::new(x)` must coerce to `Box<dyn T>`
+//! while it is checked, not afterwards.
+//!
+//! So the block starts with a dead `return` of a value of type `R`. Type
+//! checking walks the block in order, so that `return` fixes the block's
+//! output before any of the user's code is seen, and every later `return` and
+//! the tail coerce to `R` exactly as in an `async fn`. The branch is
+//! `if false`, so it costs nothing at run time.
+//!
+//! `impl Trait` cannot be named in a `let`, so each one becomes `_`: its
+//! concrete type still comes from the body, and the parts of `R` around it
+//! (the `io::Error` of `Result<impl Debug, io::Error>`) are still pinned.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::visit_mut::{self, VisitMut};
+use syn::{ReturnType, Token, Type, TypeInfer};
+
+/// The statement that pins the body's output to `output`, or nothing when
+/// the type cannot be written in a `let` (it is or contains `!`, or it has
+/// `impl Trait` where `_` is not allowed) or would be just `_`.
+pub(crate) fn pin(output: &ReturnType) -> Option<TokenStream> {
+    let mut ty = match output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    let mut infer = InferImplTrait::default();
+    infer.visit_type_mut(&mut ty);
+    if infer.unpinnable || matches!(ty, Type::Infer(_)) {
+        return None;
+    }
+    Some(quote! {
+        #[allow(unreachable_code)]
+        if false {
+            let __netrt_output: #ty = ::core::unreachable!();
+            return __netrt_output;
+        }
+    })
+}
+
+/// Replaces `impl Trait` with `_`; notes types that cannot be pinned.
+#[derive(Default)]
+struct InferImplTrait {
+    /// Depth inside `dyn Trait` bounds and `fn(..)` types, where `_` is not
+    /// accepted.
+    no_infer_depth: usize,
+    unpinnable: bool,
+}
+
+impl VisitMut for InferImplTrait {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        match ty {
+            Type::ImplTrait(it) if self.no_infer_depth == 0 => {
+                let span = it.impl_token.span;
+                *ty = Type::Infer(TypeInfer {
+                    underscore_token: Token![_](span),
+                });
+            }
+            // `!` in a `let` is unstable.
+            Type::ImplTrait(_) | Type::Never(_) => self.unpinnable = true,
+            Type::TraitObject(_) | Type::BareFn(_) => {
+                self.no_infer_depth += 1;
+                visit_mut::visit_type_mut(self, ty);
+                self.no_infer_depth -= 1;
+            }
+            _ => visit_mut::visit_type_mut(self, ty),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn pinned(output: ReturnType) -> Option<String> {
+        let tokens = pin(&output)?;
+        let stmt: syn::Stmt = syn::parse2(tokens).unwrap();
+        let syn::Stmt::Expr(syn::Expr::If(expr), None) = stmt else {
+            panic!("not an if statement");
+        };
+        let syn::Stmt::Local(local) = &expr.then_branch.stmts[0] else {
+            panic!("no let");
+        };
+        let syn::Pat::Type(pat) = &local.pat else {
+            panic!("untyped let");
+        };
+        Some(quote::ToTokens::to_token_stream(&pat.ty).to_string())
+    }
+
+    #[test]
+    fn concrete_types_are_pinned_as_written() {
+        assert_eq!(pinned(ReturnType::Default).as_deref(), Some("()"));
+        assert_eq!(
+            pinned(parse_quote!(-> Result<(), std::io::Error>)).as_deref(),
+            Some("Result < () , std :: io :: Error >")
+        );
+        assert_eq!(
+            pinned(parse_quote!(-> Box<dyn std::error::Error>)).as_deref(),
+            Some("Box < dyn std :: error :: Error >")
+        );
+    }
+
+    #[test]
+    fn impl_trait_becomes_infer() {
+        assert_eq!(pinned(parse_quote!(-> impl std::fmt::Debug)), None);
+        assert_eq!(
+            pinned(parse_quote!(-> Result<impl Sized, std::io::Error>)).as_deref(),
+            Some("Result < _ , std :: io :: Error >")
+        );
+        assert_eq!(
+            pinned(parse_quote!(-> (impl Sized, u8))).as_deref(),
+            Some("(_ , u8)")
+        );
+    }
+
+    #[test]
+    fn unnameable_types_are_not_pinned() {
+        assert_eq!(pinned(parse_quote!(-> !)), None);
+        assert_eq!(pinned(parse_quote!(-> Result<!, u8>)), None);
+        assert_eq!(
+            pinned(parse_quote!(-> Box<dyn Iterator<Item = impl Sized>>)),
+            None
+        );
+    }
+}
