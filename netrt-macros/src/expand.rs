@@ -142,7 +142,7 @@ fn generate(kind: Kind, config: &Config, func: &ItemFn, emit_test_attr: bool) ->
         (None, None) => TokenStream::new(),
     };
     let test_attr = emit_test_attr.then(|| quote!(#[::core::prelude::v1::test]));
-    let pin_output = output::pin(&sig.output);
+    let pin_output = output::pin(&sig);
     let block = func.block();
     // A type error in what the runtime returns (an `impl Trait` bound the
     // body's value does not meet) points at the end of the user's body.

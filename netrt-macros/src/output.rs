@@ -13,29 +13,37 @@
 //! the tail coerce to `R` exactly as in an `async fn`. The branch is
 //! `if false`, so it costs nothing at run time.
 //!
+//! The dead code carries the span of the declared return type, so a
+//! mismatch notes "return type inferred to be `R` here" at the signature.
+//!
 //! `impl Trait` cannot be named in a `let`, so each one becomes `_`: its
 //! concrete type still comes from the body, and the parts of `R` around it
 //! (the `io::Error` of `Result<impl Debug, io::Error>`) are still pinned.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::quote_spanned;
+use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
-use syn::{ReturnType, Token, Type, TypeInfer};
+use syn::{ReturnType, Signature, Token, Type, TypeInfer};
 
-/// The statement that pins the body's output to `output`, or nothing when
-/// the type cannot be written in a `let` (it is or contains `!`, or it has
-/// `impl Trait` where `_` is not allowed) or would be just `_`.
-pub(crate) fn pin(output: &ReturnType) -> Option<TokenStream> {
-    let mut ty = match output {
-        ReturnType::Default => syn::parse_quote!(()),
-        ReturnType::Type(_, ty) => (**ty).clone(),
+/// The statement that pins the body's output to the return type of `sig`,
+/// or nothing when the type cannot be written in a `let` (it is or contains
+/// `!`, or it has `impl Trait` where `_` is not allowed) or would be just `_`.
+pub(crate) fn pin(sig: &Signature) -> Option<TokenStream> {
+    let (mut ty, span) = match &sig.output {
+        // Where rustc points for a default `()` return: after the inputs.
+        ReturnType::Default => {
+            let span = sig.paren_token.span.close();
+            (syn::parse_quote_spanned!(span=> ()), span)
+        }
+        ReturnType::Type(_, ty) => ((**ty).clone(), ty.span()),
     };
     let mut infer = InferImplTrait::default();
     infer.visit_type_mut(&mut ty);
     if infer.unpinnable || matches!(ty, Type::Infer(_)) {
         return None;
     }
-    Some(quote! {
+    Some(quote_spanned! {span=>
         #[allow(unreachable_code)]
         if false {
             let __netrt_output: #ty = ::core::unreachable!();
@@ -80,7 +88,9 @@ mod tests {
     use syn::parse_quote;
 
     fn pinned(output: ReturnType) -> Option<String> {
-        let tokens = pin(&output)?;
+        let mut sig: Signature = parse_quote!(fn f());
+        sig.output = output;
+        let tokens = pin(&sig)?;
         let stmt: syn::Stmt = syn::parse2(tokens).unwrap();
         let syn::Stmt::Expr(syn::Expr::If(expr), None) = stmt else {
             panic!("not an if statement");
