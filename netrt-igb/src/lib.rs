@@ -9,4 +9,10 @@
 
 #[allow(dead_code)]
 pub(crate) mod loom;
+
+pub mod desc;
+pub mod device;
+pub mod dma;
+pub mod handoff;
+pub mod regs;
 pub mod rss;
