@@ -9,3 +9,9 @@
 
 #[allow(dead_code)]
 pub(crate) mod loom;
+pub(crate) mod sync;
+
+/// `#[netrt::main]` and `#[netrt::test]`: run an `async fn` (a program's
+/// `main`, or a test) on a netrt runtime; see their own docs for `cores = N`
+/// and `crate = "path"`.
+pub use netrt_macros::{main, test};
