@@ -16,3 +16,4 @@ pub mod dma;
 pub mod handoff;
 pub mod regs;
 pub mod rss;
+pub mod attach;

@@ -130,16 +130,22 @@ impl Toeplitz {
     /// Hash of `input`; bytes beyond what the key covers are ignored.
     #[inline]
     pub fn hash(&self, input: &[u8]) -> u32 {
-        input.iter().take(self.rows).enumerate().fold(0, |h, (pos, &b)| {
-            let row = &self.table[pos * ROW..pos * ROW + ROW];
-            h ^ row[usize::from(b >> 4)] ^ row[16 + usize::from(b & 0xF)]
-        })
+        input
+            .iter()
+            .take(self.rows)
+            .enumerate()
+            .fold(0, |h, (pos, &b)| {
+                let row = &self.table[pos * ROW..pos * ROW + ROW];
+                h ^ row[usize::from(b >> 4)] ^ row[16 + usize::from(b & 0xF)]
+            })
     }
 }
 
 impl std::fmt::Debug for Toeplitz {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Toeplitz").field("rows", &self.rows).finish_non_exhaustive()
+        f.debug_struct("Toeplitz")
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
     }
 }
 
@@ -197,7 +203,11 @@ impl SharedToeplitz {
     pub fn new(key: &[u8], max_input: usize) -> Self {
         let rows = max_input.min(MAX_INPUT);
         let table = (0..rows * ROW).map(|_| AtomicU32::new(0)).collect();
-        let this = SharedToeplitz { seq: AtomicU64::new(0), rows, table };
+        let this = SharedToeplitz {
+            seq: AtomicU64::new(0),
+            rows,
+            table,
+        };
         this.store_rows(key);
         this
     }
@@ -230,11 +240,15 @@ impl SharedToeplitz {
         loop {
             let before = self.seq.load(Ordering::Acquire);
             if before & 1 == 0 {
-                let h = input.iter().take(self.rows).enumerate().fold(0, |h, (pos, &b)| {
-                    let row = &self.table[pos * ROW..pos * ROW + ROW];
-                    h ^ row[usize::from(b >> 4)].load(Ordering::Relaxed)
-                        ^ row[16 + usize::from(b & 0xF)].load(Ordering::Relaxed)
-                });
+                let h = input
+                    .iter()
+                    .take(self.rows)
+                    .enumerate()
+                    .fold(0, |h, (pos, &b)| {
+                        let row = &self.table[pos * ROW..pos * ROW + ROW];
+                        h ^ row[usize::from(b >> 4)].load(Ordering::Relaxed)
+                            ^ row[16 + usize::from(b & 0xF)].load(Ordering::Relaxed)
+                    });
                 // Orders the table loads before the re-check of the sequence.
                 fence(Ordering::Acquire);
                 if self.seq.load(Ordering::Relaxed) == before {
@@ -252,7 +266,9 @@ impl SharedToeplitz {
 
 impl std::fmt::Debug for SharedToeplitz {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedToeplitz").field("rows", &self.rows).finish_non_exhaustive()
+        f.debug_struct("SharedToeplitz")
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
     }
 }
 
@@ -289,8 +305,16 @@ mod tests {
         for ((dst, dport), (src, sport), h2, h4) in VECTORS {
             let two = ipv4_2tuple(src, dst);
             let four = ipv4_4tuple(src, dst, sport, dport);
-            assert_eq!(toeplitz(&VERIFICATION_KEY, &two), h2, "2-tuple {src}->{dst}");
-            assert_eq!(toeplitz(&VERIFICATION_KEY, &four), h4, "4-tuple {src}->{dst}");
+            assert_eq!(
+                toeplitz(&VERIFICATION_KEY, &two),
+                h2,
+                "2-tuple {src}->{dst}"
+            );
+            assert_eq!(
+                toeplitz(&VERIFICATION_KEY, &four),
+                h4,
+                "4-tuple {src}->{dst}"
+            );
             assert_eq!(fast.hash(&two), h2);
             assert_eq!(fast.hash(&four), h4);
             assert_eq!(shared.hash(&two), h2);
@@ -320,15 +344,24 @@ mod tests {
         // The verification key is not symmetric: the property is the key's.
         let v = Toeplitz::new(&VERIFICATION_KEY);
         let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
-        assert_ne!(v.hash(&ipv4_4tuple(a, b, 1000, 80)), v.hash(&ipv4_4tuple(b, a, 80, 1000)));
+        assert_ne!(
+            v.hash(&ipv4_4tuple(a, b, 1000, 80)),
+            v.hash(&ipv4_4tuple(b, a, 80, 1000))
+        );
     }
 
     #[test]
     fn table_matches_bitwise_for_all_lengths() {
         let t = Toeplitz::new(&VERIFICATION_KEY);
-        let input: Vec<u8> = (0..MAX_INPUT as u8).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
+        let input: Vec<u8> = (0..MAX_INPUT as u8)
+            .map(|i| i.wrapping_mul(37) ^ 0xa5)
+            .collect();
         for len in 0..=MAX_INPUT {
-            assert_eq!(t.hash(&input[..len]), toeplitz(&VERIFICATION_KEY, &input[..len]), "len {len}");
+            assert_eq!(
+                t.hash(&input[..len]),
+                toeplitz(&VERIFICATION_KEY, &input[..len]),
+                "len {len}"
+            );
         }
         // Input longer than the key covers: extra bytes are ignored.
         let mut long = input.clone();
