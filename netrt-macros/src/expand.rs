@@ -8,7 +8,8 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::{Attribute, Meta};
+use syn::parse::Parser;
+use syn::{Attribute, FnArg, Meta, PatType, Signature};
 
 use crate::args::{self, Config};
 use crate::errors::Errors;
@@ -25,6 +26,13 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    fn attr_name(self) -> &'static str {
+        match self {
+            Kind::Main => "#[netrt::main]",
+            Kind::Test => "#[netrt::test]",
+        }
+    }
+
     fn default_cores(self) -> Option<usize> {
         match self {
             // `None` leaves it to `Builder::new()`: every available core.
@@ -36,7 +44,7 @@ impl Kind {
 
 /// Expands `#[netrt::main(args)]` / `#[netrt::test(args)]` on `item`.
 pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
-    let func: ItemFn = match syn::parse2(item.clone()) {
+    let mut func: ItemFn = match ItemFn::parse_for(kind.attr_name()).parse2(item.clone()) {
         Ok(func) => func,
         // Not a function at all: hand the item back untouched with the error.
         Err(e) => {
@@ -47,7 +55,7 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     };
 
     let mut errors = Errors::default();
-    check_function(kind, &func, &mut errors);
+    let inputs_rejected = check_function(kind, &func, &mut errors);
     // Bad arguments fall back to the defaults, so the function still expands.
     let config = args::parse(args).unwrap_or_else(|e| {
         errors.push(e);
@@ -55,8 +63,13 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     });
     // A second `#[test]` must not be doubled: the user's one stays.
     let emit_test_attr = kind == Kind::Test && !second_test_attr(&func, &mut errors);
+    let stub_inputs = if inputs_rejected {
+        inputs_to_stubs(&mut func.sig)
+    } else {
+        None
+    };
 
-    let mut tokens = generate(kind, &config, &func, emit_test_attr);
+    let mut tokens = generate(kind, &config, &func, emit_test_attr, stub_inputs);
     if let Err(e) = errors.finish() {
         tokens.extend(e.into_compile_error());
     }
@@ -64,7 +77,8 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
 }
 
 /// The checks on the function itself (the arguments are checked in `args`).
-fn check_function(kind: Kind, func: &ItemFn, errors: &mut Errors) {
+/// Returns whether the function's inputs were rejected.
+fn check_function(kind: Kind, func: &ItemFn, errors: &mut Errors) -> bool {
     let sig = &func.sig;
     if sig.asyncness.is_none() {
         errors.push(syn::Error::new(
@@ -79,11 +93,34 @@ fn check_function(kind: Kind, func: &ItemFn, errors: &mut Errors) {
         Kind::Main => None,
         Kind::Test => Some("the test function cannot accept arguments"),
     };
-    if let Some(msg) = takes_no_args {
-        if !sig.inputs.is_empty() {
+    match takes_no_args {
+        Some(msg) if !sig.inputs.is_empty() => {
             errors.push(syn::Error::new_spanned(&sig.inputs, msg));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Error recovery for rejected inputs: drops them from the signature (so
+/// rustc does not add "`main` function has wrong type" to our error) and
+/// returns `let` statements that declare them with their types, so the body
+/// still type-checks. The value is a `None.unwrap()` rather than a diverging
+/// `unreachable!()` so that uses in the body still count as uses (the code
+/// never runs: the build has already failed). `None` (inputs kept) when an
+/// input cannot become a `let`: a `self` receiver, or an `impl Trait` type.
+fn inputs_to_stubs(sig: &mut Signature) -> Option<TokenStream> {
+    let mut stubs = TokenStream::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Typed(PatType { pat, ty, .. }) if output::nameable_in_let(ty) => {
+                stubs.extend(quote!(let #pat: #ty = ::core::option::Option::None.unwrap();));
+            }
+            _ => return None,
         }
     }
+    sig.inputs.clear();
+    Some(stubs)
 }
 
 /// Whether a `#[netrt::test]` function also carries `#[test]` (reported as
@@ -115,7 +152,13 @@ fn is_test_attr(attr: &Attribute) -> bool {
     }
 }
 
-fn generate(kind: Kind, config: &Config, func: &ItemFn, emit_test_attr: bool) -> TokenStream {
+fn generate(
+    kind: Kind,
+    config: &Config,
+    func: &ItemFn,
+    emit_test_attr: bool,
+    stub_inputs: Option<TokenStream>,
+) -> TokenStream {
     let ItemFn {
         outer_attrs,
         vis,
@@ -153,6 +196,7 @@ fn generate(kind: Kind, config: &Config, func: &ItemFn, emit_test_attr: bool) ->
         #(#outer_attrs)*
         #vis #sig {
             #(#inner_attrs)*
+            #stub_inputs
             let body = async move {
                 #pin_output
                 #block
@@ -298,8 +342,16 @@ mod tests {
             ]
         );
         assert!(f.sig.asyncness.is_none());
-        assert_eq!(f.sig.inputs.len(), 1);
+        // The rejected input became a local of the same type.
+        assert!(f.sig.inputs.is_empty());
+        assert!(f.attrs.is_empty());
         let body = text(&f.block);
+        assert!(
+            body.starts_with(
+                "{ let x : u8 = :: core :: option :: Option :: None . unwrap () ; let body"
+            ),
+            "{body}"
+        );
         assert!(
             body.contains(":: netrt :: runtime :: Builder :: new () . build ()"),
             "{body}"
@@ -308,7 +360,7 @@ mod tests {
 
     #[test]
     fn non_main_functions_may_take_arguments() {
-        let (_, errors) = expand_fn(
+        let (f, errors) = expand_fn(
             Kind::Main,
             quote!(),
             quote!(
@@ -316,14 +368,35 @@ mod tests {
             ),
         );
         assert!(errors.is_empty());
-        let (_, errors) = expand_fn(
+        assert_eq!(text(&f.sig.inputs), "port : u16");
+    }
+
+    #[test]
+    fn rejected_test_inputs_become_locals() {
+        let (f, errors) = expand_fn(
             Kind::Test,
             quote!(),
             quote!(
-                async fn t(port: u16) {}
+                async fn t((a, b): (u8, u8)) {}
             ),
         );
         assert_eq!(errors, ["the test function cannot accept arguments"]);
+        assert!(f.sig.inputs.is_empty());
+        let body = text(&f.block);
+        assert!(
+            body.starts_with("{ let (a , b) : (u8 , u8) = :: core :: option :: Option :: None"),
+            "{body}"
+        );
+        // Not expressible as a `let`: the inputs stay, only the error is added.
+        let (f, errors) = expand_fn(
+            Kind::Test,
+            quote!(),
+            quote!(
+                async fn t(x: impl Sized) {}
+            ),
+        );
+        assert_eq!(errors, ["the test function cannot accept arguments"]);
+        assert_eq!(f.sig.inputs.len(), 1);
     }
 
     #[test]
@@ -363,7 +436,10 @@ mod tests {
         );
         let text = out.to_string();
         assert!(text.starts_with("struct S ;"), "{text}");
-        assert!(text.contains("compile_error"), "{text}");
+        assert!(
+            text.contains("`#[netrt::main]` can only be applied to an `async fn`"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! still expands (which keeps rust-analyzer useful while the user types).
 
 use proc_macro2::{Delimiter, Group, TokenStream};
-use syn::parse::{Parse, ParseStream};
-use syn::{braced, token, Attribute, Signature, Visibility};
+use syn::parse::{ParseStream, Parser};
+use syn::{braced, token, Attribute, Signature, Token, Visibility};
 
 /// `#[attrs] vis sig { #![inner] body }`.
 pub(crate) struct ItemFn {
@@ -20,10 +20,25 @@ pub(crate) struct ItemFn {
     pub body: TokenStream,
 }
 
-impl Parse for ItemFn {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
+impl ItemFn {
+    /// A parser for the item under the attribute `attr` (named in the error
+    /// when the item is not a function).
+    pub(crate) fn parse_for(attr: &'static str) -> impl Parser<Output = ItemFn> {
+        move |input: ParseStream| ItemFn::parse(attr, input)
+    }
+
+    fn parse(attr: &str, input: ParseStream) -> syn::Result<Self> {
         let outer_attrs = input.call(Attribute::parse_outer)?;
         let vis = input.parse()?;
+        // The tokens a function signature can start with.
+        let is_fn = input.peek(Token![fn])
+            || input.peek(Token![async])
+            || input.peek(Token![const])
+            || input.peek(Token![unsafe])
+            || input.peek(Token![extern]);
+        if !is_fn {
+            return Err(input.error(format!("`{attr}` can only be applied to an `async fn`")));
+        }
         let sig = input.parse()?;
         let content;
         let brace = braced!(content in input);
@@ -38,9 +53,7 @@ impl Parse for ItemFn {
             body,
         })
     }
-}
 
-impl ItemFn {
     /// The body (without its inner attributes) as a block with the user's
     /// brace spans.
     pub(crate) fn block(&self) -> Group {

@@ -52,12 +52,22 @@ pub(crate) fn pin(sig: &Signature) -> Option<TokenStream> {
     })
 }
 
+/// Whether `ty` can be written as the type of a `let` as it is: it has no
+/// `impl Trait` and no `!`.
+pub(crate) fn nameable_in_let(ty: &Type) -> bool {
+    let mut infer = InferImplTrait::default();
+    infer.visit_type_mut(&mut ty.clone());
+    !(infer.replaced || infer.unpinnable)
+}
+
 /// Replaces `impl Trait` with `_`; notes types that cannot be pinned.
 #[derive(Default)]
 struct InferImplTrait {
     /// Depth inside `dyn Trait` bounds and `fn(..)` types, where `_` is not
     /// accepted.
     no_infer_depth: usize,
+    /// An `impl Trait` became `_`.
+    replaced: bool,
     unpinnable: bool,
 }
 
@@ -66,11 +76,12 @@ impl VisitMut for InferImplTrait {
         match ty {
             Type::ImplTrait(it) if self.no_infer_depth == 0 => {
                 let span = it.impl_token.span;
+                self.replaced = true;
                 *ty = Type::Infer(TypeInfer {
                     underscore_token: Token![_](span),
                 });
             }
-            // `!` in a `let` is unstable.
+            // `!` in a `let` is unstable; `_` is not accepted in `dyn`/`fn`.
             Type::ImplTrait(_) | Type::Never(_) => self.unpinnable = true,
             Type::TraitObject(_) | Type::BareFn(_) => {
                 self.no_infer_depth += 1;
@@ -128,6 +139,16 @@ mod tests {
             pinned(parse_quote!(-> (impl Sized, u8))).as_deref(),
             Some("(_ , u8)")
         );
+    }
+
+    #[test]
+    fn nameable_in_let() {
+        assert!(super::nameable_in_let(&parse_quote!(
+            Vec<(u8, &'static str)>
+        )));
+        assert!(!super::nameable_in_let(&parse_quote!(impl Sized)));
+        assert!(!super::nameable_in_let(&parse_quote!(Option<impl Sized>)));
+        assert!(!super::nameable_in_let(&parse_quote!(Result<!, u8>)));
     }
 
     #[test]

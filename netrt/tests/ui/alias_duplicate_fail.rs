@@ -1,0 +1,2 @@
+#[netrt::main(cores = 2, worker_threads = 4)]
+async fn main() {}

@@ -1,0 +1,4 @@
+const CORES: usize = 4;
+
+#[netrt::main(cores = CORES)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[netrt::main(cores = "4")]
+async fn main() {}

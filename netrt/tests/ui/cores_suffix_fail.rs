@@ -1,0 +1,2 @@
+#[netrt::main(cores = 4u8)]
+async fn main() {}

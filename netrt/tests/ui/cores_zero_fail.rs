@@ -1,0 +1,2 @@
+#[netrt::main(cores = 0)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[netrt::main(crate = "not a path")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[netrt::main(crate = netrt)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[netrt::main(cores = 2, cores = 4)]
+async fn main() {}

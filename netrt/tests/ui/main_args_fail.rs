@@ -1,0 +1,4 @@
+#[netrt::main]
+async fn main(args: Vec<String>) {
+    let _ = args;
+}

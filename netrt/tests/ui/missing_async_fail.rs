@@ -1,0 +1,2 @@
+#[netrt::main]
+fn main() {}

@@ -1,0 +1,4 @@
+#[netrt::main]
+struct Main;
+
+fn main() {}

@@ -1,0 +1,5 @@
+#[netrt::test]
+#[test]
+async fn twice() {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[netrt::main(flavor = "multi_thread")]
+async fn main() {}
