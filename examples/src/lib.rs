@@ -1,0 +1,1 @@
+//! Shared helpers for the netrt example programs (command-line topology flags).
