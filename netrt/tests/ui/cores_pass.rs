@@ -1,0 +1,4 @@
+#[netrt::main(cores = 2)]
+async fn main() {
+    assert_eq!(async { 2 }.await, 2);
+}
