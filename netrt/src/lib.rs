@@ -10,6 +10,7 @@
 #[allow(dead_code)]
 pub(crate) mod loom;
 pub(crate) mod sync;
+pub mod wire;
 pub mod time;
 
 /// `#[netrt::main]` and `#[netrt::test]`: run an `async fn` (a program's

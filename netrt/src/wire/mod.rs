@@ -1,0 +1,140 @@
+//! Wire formats: zero-copy typed views and parse/emit for every header the
+//! stack speaks (Ethernet II, ARP, IPv4, ICMPv4, UDP, TCP), plus the
+//! Internet checksum.
+//!
+//! Every format has two levels:
+//!
+//! * a **view** (`EthernetFrame<T>`, `Ipv4Packet<T>`, ...) over any
+//!   `T: AsRef<[u8]>`: typed getters read straight from the buffer, setters
+//!   (when `T: AsMut<[u8]>`) write straight into it. `new_checked` validates
+//!   every length the accessors rely on, after which no accessor can index
+//!   out of bounds. `new_unchecked` skips that: its accessors may panic on a
+//!   short buffer, so it is for buffers the caller sized itself (emit).
+//! * a **`Repr`** (`Ipv4Repr`, `TcpRepr`, ...): the header as plain values.
+//!   `parse` validates semantics (versions, checksums, supported kinds) on a
+//!   checked view; `emit` writes a header into a view whose buffer is at least
+//!   `buffer_len()` bytes (it panics otherwise: sizing is the caller's job).
+//!
+//! Nothing here allocates or copies packet data, and malformed input is
+//! always an [`Error`], never a panic.
+
+mod error;
+
+pub mod arp;
+pub mod checksum;
+pub mod ethernet;
+pub mod icmpv4;
+pub mod ipv4;
+pub mod tcp;
+pub mod udp;
+
+pub use arp::{ArpOperation, ArpPacket, ArpRepr};
+pub use error::{Error, Result};
+pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
+pub use icmpv4::{DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr, TimeExceeded};
+pub use ipv4::{IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr};
+pub use tcp::{SeqNumber, TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr, TcpTimestamp};
+pub use udp::{UdpPacket, UdpRepr};
+
+/// Who handles a checksum field.
+///
+/// The stack picks it per device and per direction from the NIC's offload
+/// capabilities (on an emulated `Cable`, the receiving port reports
+/// "verified", as Linux veth does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ChecksumMode {
+    /// Software verifies on parse and computes on emit.
+    #[default]
+    Software,
+    /// The device did or will do it. Parse skips verification (the device
+    /// already verified, `CHECKSUM_UNNECESSARY`). Emit writes 0 into the
+    /// IPv4 header checksum and, for TCP/UDP, seeds the field with the
+    /// pseudo-header partial sum (`CHECKSUM_PARTIAL`) for the device to
+    /// complete over the segment.
+    Offloaded,
+}
+
+impl ChecksumMode {
+    /// True when software must verify or compute the checksum.
+    #[inline]
+    pub const fn is_software(self) -> bool {
+        matches!(self, ChecksumMode::Software)
+    }
+}
+
+/// Declares a C-like protocol number enum with an `Unknown(raw)` fallback and
+/// lossless conversions to and from the raw integer.
+macro_rules! wire_enum {
+    (
+        $(#[$attr:meta])*
+        pub enum $name:ident($ty:ty) {
+            $( $(#[$vattr:meta])* $variant:ident = $value:expr ),+ $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$vattr])* $variant, )+
+            /// A value without a name here, kept as is.
+            Unknown($ty),
+        }
+
+        impl From<$ty> for $name {
+            #[inline]
+            fn from(raw: $ty) -> Self {
+                match raw {
+                    $( $value => $name::$variant, )+
+                    other => $name::Unknown(other),
+                }
+            }
+        }
+
+        impl From<$name> for $ty {
+            #[inline]
+            fn from(value: $name) -> $ty {
+                match value {
+                    $( $name::$variant => $value, )+
+                    $name::Unknown(other) => other,
+                }
+            }
+        }
+    };
+}
+pub(crate) use wire_enum;
+
+// Big-endian field access. Callers index within lengths their view's
+// `check_len` validated (or that `emit` was promised), so these bounds checks
+// never fire on a checked view.
+
+#[inline(always)]
+pub(crate) fn read_u16(buf: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([buf[at], buf[at + 1]])
+}
+
+#[inline(always)]
+pub(crate) fn read_u32(buf: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+}
+
+#[inline(always)]
+pub(crate) fn write_u16(buf: &mut [u8], at: usize, value: u16) {
+    buf[at..at + 2].copy_from_slice(&value.to_be_bytes());
+}
+
+#[inline(always)]
+pub(crate) fn write_u32(buf: &mut [u8], at: usize, value: u32) {
+    buf[at..at + 4].copy_from_slice(&value.to_be_bytes());
+}
+
+#[inline(always)]
+pub(crate) fn read_ipv4(buf: &[u8], at: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(read_u32(buf, at))
+}
+
+#[inline(always)]
+pub(crate) fn write_ipv4(buf: &mut [u8], at: usize, addr: std::net::Ipv4Addr) {
+    buf[at..at + 4].copy_from_slice(&addr.octets());
+}
+
+#[cfg(all(test, not(loom)))]
+pub(crate) mod testutil;
