@@ -13,6 +13,7 @@ pub(crate) mod loom;
 pub mod desc;
 pub mod device;
 pub mod dma;
+pub mod driver;
 pub mod handoff;
 pub mod regs;
 pub mod rss;
