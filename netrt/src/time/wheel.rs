@@ -1,7 +1,7 @@
 //! Per-core hierarchical timer wheel.
 //!
 //! One wheel per core, owned by that core's loop (no locking). Time advances
-//! in ticks of [`TICK`] (1 ms) counted from the wheel's `start` instant.
+//! in ticks of 1 ms counted from the wheel's `start` instant.
 //!
 //! # Layout
 //!
@@ -37,8 +37,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-/// Wheel resolution.
-pub(crate) const TICK: Duration = Duration::from_millis(1);
 const TICKS_PER_SEC: u64 = 1_000;
 const NANOS_PER_TICK: u32 = 1_000_000;
 
@@ -159,6 +157,19 @@ impl Wheel {
                 slot => *slot = Some(waker.clone()),
             }
         }
+    }
+
+    /// Moves an armed timer to a new deadline in O(1), keeping its key and
+    /// waker. Returns `false` (and does nothing) for a stale key.
+    pub(crate) fn reset(&mut self, key: TimerKey, deadline: Instant) -> bool {
+        let when = self.ceil_tick(deadline);
+        match self.armed_mut(key) {
+            Some(entry) => entry.when = when,
+            None => return false,
+        }
+        self.unlink(key.index);
+        self.file(key.index);
+        true
     }
 
     /// Disarms a timer in O(1). No-op for a stale key.
@@ -686,6 +697,24 @@ mod tests {
         w.set_waker(k, &waker(1, &log));
         w.advance(t0 + ms(1), |k| k.wake());
         assert_eq!(*log.lock().unwrap(), [1]);
+    }
+
+    #[test]
+    fn reset_moves_timer_both_ways() {
+        let t0 = Instant::now();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut w = Wheel::new(t0);
+        let k = w.insert(t0 + ms(10_000), waker(0, &log));
+        assert!(w.reset(k, t0 + ms(20)));
+        assert_eq!(w.next_deadline(), Some(t0 + ms(20)));
+        assert_eq!(w.advance(t0 + ms(19), |k| k.wake()), 0);
+        assert!(w.reset(k, t0 + ms(500)));
+        assert_eq!(w.advance(t0 + ms(499), |k| k.wake()), 0);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w.advance(t0 + ms(500), |k| k.wake()), 1);
+        assert_eq!(*log.lock().unwrap(), [0]);
+        assert!(!w.reset(k, t0 + ms(600)), "fired key is stale");
+        assert!(w.is_empty());
     }
 
     #[test]
