@@ -197,6 +197,17 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> EthernetFrame<&'a T> {
+    /// Like [`payload`](Self::payload), but borrowed from the underlying buffer
+    /// for `'a` rather than from the view, so it may outlive the view: how
+    /// the receive path hands a payload down to the next layer.
+    #[inline]
+    pub fn into_payload(self) -> &'a [u8] {
+        let buf: &'a [u8] = self.buffer.as_ref();
+        &buf[field::PAYLOAD]
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     /// Sets the destination address.
     #[inline]

@@ -180,6 +180,17 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
     }
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> Icmpv4Packet<&'a T> {
+    /// Like [`data`](Self::data), but borrowed from the underlying buffer
+    /// for `'a` rather than from the view, so it may outlive the view: how
+    /// the receive path hands a payload down to the next layer.
+    #[inline]
+    pub fn into_data(self) -> &'a [u8] {
+        let buf: &'a [u8] = self.buffer.as_ref();
+        &buf[HEADER_LEN..]
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
     /// Sets the message type.
     #[inline]

@@ -244,6 +244,17 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> Ipv4Packet<&'a T> {
+    /// Like [`payload`](Self::payload), but borrowed from the underlying buffer
+    /// for `'a` rather than from the view, so it may outlive the view: how
+    /// the receive path hands a payload down to the next layer.
+    #[inline]
+    pub fn into_payload(self) -> &'a [u8] {
+        let buf: &'a [u8] = self.buffer.as_ref();
+        &buf[self.header_len()..usize::from(self.total_len())]
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Sets the version nibble.
     #[inline]

@@ -17,6 +17,42 @@
 //!
 //! Nothing here allocates or copies packet data, and malformed input is
 //! always an [`Error`], never a panic.
+//!
+//! Building a frame front to back, then receiving it layer by layer:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netrt::wire::*;
+//!
+//! let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+//! let udp = UdpRepr { src_port: 5353, dst_port: 53, payload: b"query" };
+//! let ip = Ipv4Repr {
+//!     src_addr: src, dst_addr: dst, protocol: IpProtocol::Udp,
+//!     payload_len: udp.buffer_len(), ttl: 64, dscp: 0, ecn: 0, ident: 1,
+//!     dont_frag: true, more_frags: false, frag_offset: 0,
+//! };
+//! let eth = EthernetRepr {
+//!     src_addr: "02:00:00:00:00:01".parse()?,
+//!     dst_addr: "02:00:00:00:00:02".parse()?,
+//!     ethertype: EtherType::Ipv4,
+//! };
+//! let mut buf = vec![0u8; eth.buffer_len(ip.buffer_len())];
+//! let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+//! eth.emit(&mut frame);
+//! let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+//! ip.emit(&mut packet, ChecksumMode::Software);
+//! udp.emit(&mut UdpPacket::new_unchecked(packet.payload_mut()), src, dst, ChecksumMode::Software);
+//!
+//! // Receive: each layer validates, then hands its payload down.
+//! let frame = EthernetFrame::new_checked(&buf[..])?;
+//! assert_eq!(frame.ethertype(), EtherType::Ipv4);
+//! let packet = Ipv4Packet::new_checked(frame.into_payload())?;
+//! let ip_rx = Ipv4Repr::parse(&packet, ChecksumMode::Software)?;
+//! let datagram = UdpPacket::new_checked(packet.into_payload())?;
+//! let udp_rx = UdpRepr::parse(&datagram, ip_rx.src_addr, ip_rx.dst_addr, ChecksumMode::Software)?;
+//! assert_eq!((ip_rx, udp_rx), (ip, udp));
+//! # Ok::<(), netrt::wire::Error>(())
+//! ```
 
 mod error;
 

@@ -816,6 +816,17 @@ fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> u16 {
     checksum::pseudo_header_v4(src, dst, IpProtocol::Tcp.into(), len as u16)
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> TcpPacket<&'a T> {
+    /// Like [`payload`](Self::payload), but borrowed from the underlying buffer
+    /// for `'a` rather than from the view, so it may outlive the view: how
+    /// the receive path hands a payload down to the next layer.
+    #[inline]
+    pub fn into_payload(self) -> &'a [u8] {
+        let buf: &'a [u8] = self.buffer.as_ref();
+        &buf[self.header_len()..]
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Sets the source port.
     #[inline]

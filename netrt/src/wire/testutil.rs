@@ -7,15 +7,17 @@ use super::*;
 /// speak is an error.
 pub(crate) fn parse_frame(frame: &[u8]) -> Result<()> {
     let eth = EthernetFrame::new_checked(frame)?;
-    match eth.ethertype() {
+    let ethertype = eth.ethertype();
+    let payload = eth.into_payload();
+    match ethertype {
         EtherType::Arp => {
-            ArpRepr::parse(&ArpPacket::new_checked(eth.payload())?)?;
+            ArpRepr::parse(&ArpPacket::new_checked(payload)?)?;
         }
         EtherType::Ipv4 => {
-            let ip = Ipv4Packet::new_checked(eth.payload())?;
+            let ip = Ipv4Packet::new_checked(payload)?;
             let ip_repr = Ipv4Repr::parse(&ip, ChecksumMode::Software)?;
             let (src, dst) = (ip_repr.src_addr, ip_repr.dst_addr);
-            let payload = ip.payload();
+            let payload = ip.into_payload();
             match ip_repr.protocol {
                 IpProtocol::Icmp => {
                     Icmpv4Repr::parse(
