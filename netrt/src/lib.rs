@@ -10,8 +10,8 @@
 #[allow(dead_code)]
 pub(crate) mod loom;
 pub(crate) mod sync;
-pub mod wire;
 pub mod time;
+pub mod wire;
 
 /// `#[netrt::main]` and `#[netrt::test]`: run an `async fn` (a program's
 /// `main`, or a test) on a netrt runtime; see their own docs for `cores = N`
