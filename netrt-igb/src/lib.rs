@@ -7,7 +7,7 @@
 
 #![warn(missing_docs)]
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)] // not every primitive is used by every build (std vs loom)
 pub(crate) mod loom;
 
 pub mod desc;
@@ -18,3 +18,4 @@ pub mod handoff;
 pub mod regs;
 pub mod rss;
 pub mod attach;
+pub mod model;

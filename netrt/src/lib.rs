@@ -7,8 +7,9 @@
 
 #![warn(missing_docs)]
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)] // not every primitive is used by every build (std vs loom)
 pub(crate) mod loom;
+pub mod stack;
 pub(crate) mod sync;
 pub mod time;
 pub mod wire;
