@@ -1,0 +1,302 @@
+//! The transmit engine: runs synchronously in the `TDT` write (as QEMU's
+//! igb does), walking descriptors from `TDH` to the new tail, gathering
+//! each frame's buffers, performing offloads, and handing the result to
+//! the attachment.
+//!
+//! One lock per queue serialises the engine (the driver writes a queue's
+//! tail from the core that owns it, so the lock is uncontended); it also
+//! holds the queue's scratch buffers, so no frame allocates once warm.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::attach::{Attachment, TxMeta};
+use crate::desc::{tx, Descriptor, TxContextDesc, TxDataDesc, TxDesc, DESC_SIZE};
+use crate::dma::Iova;
+use crate::handoff;
+use crate::regs::{self, tctl, txdctl, txq};
+
+use super::offload::{self, TsoFlagMasks};
+use super::{mac_class, IgbModel, MacClass, DTXTCPFLGH, DTXTCPFLGL};
+
+/// Largest frame the engine gathers: a 256 KiB TSO payload (PAYLEN is 18
+/// bits) plus headers. Anything longer is malformed and dropped.
+const MAX_GATHER: usize = (1 << 18) + 512;
+/// `TCTL.PSP` pads short frames to 64 bytes with the FCS: 60 without.
+const MIN_FRAME: usize = 60;
+/// Legacy descriptor command bits that mean the same in both formats.
+const LEGACY_CMD: u32 = tx::cmd::EOP | tx::cmd::RS;
+
+/// Per-queue counters, updated under the queue lock.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct TxCounters {
+    pub packets: u64,
+    pub octets: u64,
+    pub broadcast: u64,
+    pub multicast: u64,
+    pub tso_contexts: u64,
+}
+
+/// Device-side state of one TX queue.
+#[derive(Default)]
+pub(super) struct TxState {
+    /// Context slots (the 82576 keeps two per queue).
+    ctx: [TxContextDesc; 2],
+    /// The frame being gathered.
+    frame: Vec<u8>,
+    /// The TSO segment being built.
+    seg: Vec<u8>,
+    /// Descriptors of the current frame that asked for a status write-back.
+    rs: Vec<u32>,
+    /// Where frames go; a copy of the port's attachment kept here so the
+    /// engine reads it without touching a shared lock.
+    pub attachment: Option<Arc<dyn Attachment>>,
+    /// The attachment carries checksum offload as metadata.
+    pub carries_csum: bool,
+    pub counters: TxCounters,
+}
+
+impl TxState {
+    /// Forgets context slots (device reset).
+    pub fn reset(&mut self) {
+        self.ctx = Default::default();
+        self.counters = TxCounters::default();
+    }
+}
+
+/// Device-side state of one TX queue.
+#[derive(Default)]
+pub(super) struct TxQueueDev {
+    pub state: Mutex<TxState>,
+}
+
+/// One frame's descriptors, gathered.
+struct Gathered {
+    /// First data descriptor: offload request (TSE, IXSM/TXSM, PAYLEN, IDX).
+    first: TxDataDesc,
+    /// A buffer could not be read: drop the frame.
+    dma_fault: bool,
+    /// Longer than anything the device can send.
+    oversize: bool,
+}
+
+enum Step {
+    /// A frame occupying descriptors up to (excluding) `next`.
+    Frame(Gathered, u32),
+    /// Context or malformed descriptors only, up to `next`.
+    NoFrame(u32),
+    /// The tail cuts a frame short (no EOP yet): wait for more.
+    Incomplete,
+}
+
+/// Ring geometry read from the queue's registers.
+#[derive(Clone, Copy)]
+struct Ring {
+    base: Iova,
+    len: u32,
+}
+
+impl IgbModel {
+    /// Processes queue `q`'s descriptors from `TDH` to `TDT`.
+    pub(super) fn transmit_queue(&self, q: u16) {
+        let Some(queue) = self.tx.get(usize::from(q)) else {
+            return;
+        };
+        let base = regs::tx_queue_base(q);
+        let mut st = queue.state.lock();
+        if self.regs.load(regs::TCTL) & tctl::EN == 0
+            || self.regs.load(base + txq::TXDCTL) & txdctl::ENABLE == 0
+        {
+            return;
+        }
+        let ring = Ring {
+            base: Iova::from_parts(
+                self.regs.load(base + txq::TDBAL),
+                self.regs.load(base + txq::TDBAH),
+            ),
+            len: self.regs.load(base + txq::TDLEN) / DESC_SIZE as u32,
+        };
+        let tail = self.regs.load_acquire(base + txq::TDT);
+        let mut head = self.regs.load(base + txq::TDH);
+        if ring.len == 0 || head >= ring.len || tail >= ring.len {
+            self.counters.bump_tx_bad_ring();
+            return;
+        }
+        let masks = TsoFlagMasks::from_regs(self.regs.load(DTXTCPFLGL), self.regs.load(DTXTCPFLGH));
+        let psp = self.regs.load(regs::TCTL) & tctl::PSP != 0;
+        let mut done_any = false;
+        while head != tail {
+            let next = match self.gather(&mut st, ring, head, tail) {
+                Step::Frame(g, next) => {
+                    self.send_frame(&mut st, &g, masks, psp);
+                    next
+                }
+                Step::NoFrame(next) => next,
+                Step::Incomplete => break,
+            };
+            // Write back DD where asked, after the buffers were read.
+            for &i in &st.rs {
+                if handoff::tx_write_back(&*self.dma, handoff::slot(ring.base, i)).is_err() {
+                    self.counters.bump_tx_bad_ring();
+                }
+            }
+            head = next;
+            self.regs.store(base + txq::TDH, head);
+            done_any = true;
+        }
+        if done_any {
+            if let Some(att) = &st.attachment {
+                att.flush();
+            }
+            drop(st);
+            self.irq.raise(self.queue_cause(q, false));
+        }
+    }
+
+    /// Reads descriptors from `head` up to the end of one frame.
+    fn gather(&self, st: &mut TxState, ring: Ring, head: u32, tail: u32) -> Step {
+        st.frame.clear();
+        st.rs.clear();
+        let mut first: Option<TxDataDesc> = None;
+        let (mut dma_fault, mut oversize) = (false, false);
+        let mut idx = head;
+        loop {
+            if idx == tail {
+                return Step::Incomplete;
+            }
+            let at = handoff::slot(ring.base, idx);
+            idx = (idx + 1) % ring.len;
+            let Ok(words) = handoff::fetch_words(&*self.dma, at, TxDataDesc::STATUS_DWORD) else {
+                // The ring itself is unreadable: skip the slot.
+                self.counters.bump_tx_bad_ring();
+                if first.is_none() {
+                    return Step::NoFrame(idx);
+                }
+                dma_fault = true;
+                continue;
+            };
+            let data = match TxDesc::decode(words) {
+                TxDesc::Context(c) => {
+                    st.ctx[usize::from(c.idx() & 1)] = c;
+                    if first.is_none() {
+                        return Step::NoFrame(idx);
+                    }
+                    continue;
+                }
+                TxDesc::Data(d) => d,
+                // Legacy format: a plain buffer, no offloads.
+                TxDesc::Other(w) if w[2] & tx::cmd::DEXT == 0 => TxDataDesc {
+                    buffer_addr: u64::from(w[1]) << 32 | u64::from(w[0]),
+                    cmd_type_len: w[2] & (tx::LEN_MASK | LEGACY_CMD),
+                    olinfo_status: 0,
+                },
+                TxDesc::Other(_) => {
+                    self.counters.bump_tx_bad_desc();
+                    if first.is_none() {
+                        return Step::NoFrame(idx);
+                    }
+                    continue;
+                }
+            };
+            if data.rs() {
+                st.rs.push((idx + ring.len - 1) % ring.len);
+            }
+            first.get_or_insert(data);
+            let n = usize::from(data.len());
+            let old = st.frame.len();
+            if old + n > MAX_GATHER {
+                oversize = true;
+            } else if !dma_fault {
+                st.frame.resize(old + n, 0);
+                if self
+                    .dma
+                    .read(Iova(data.buffer_addr), &mut st.frame[old..])
+                    .is_err()
+                {
+                    dma_fault = true;
+                }
+            }
+            if data.eop() {
+                // `first` was set just above.
+                let first = first.unwrap_or(data);
+                return Step::Frame(
+                    Gathered {
+                        first,
+                        dma_fault,
+                        oversize,
+                    },
+                    idx,
+                );
+            }
+        }
+    }
+
+    /// Offloads and sends one gathered frame.
+    fn send_frame(&self, st: &mut TxState, g: &Gathered, masks: TsoFlagMasks, psp: bool) {
+        if g.dma_fault {
+            self.counters.bump_tx_dma_drop();
+            return;
+        }
+        if g.oversize {
+            self.counters.bump_tx_bad_desc();
+            return;
+        }
+        let TxState {
+            ctx,
+            frame,
+            seg,
+            attachment,
+            carries_csum,
+            counters,
+            ..
+        } = st;
+        let Some(att) = attachment.as_deref() else {
+            self.counters.bump_tx_no_link();
+            return;
+        };
+        let d = &g.first;
+        let ctx = ctx[usize::from(d.ctx_idx() & 1)];
+        let mut emit = |f: &mut Vec<u8>, meta: &TxMeta| {
+            if psp && f.len() < MIN_FRAME {
+                f.resize(MIN_FRAME, 0);
+            }
+            att.transmit(f, meta);
+            counters.packets += 1;
+            counters.octets += f.len() as u64 + super::rx::FCS_LEN;
+            match mac_class(f) {
+                Some(MacClass::Broadcast) => counters.broadcast += 1,
+                Some(MacClass::Multicast) => counters.multicast += 1,
+                _ => {}
+            }
+        };
+        let result = if d.tse() {
+            let paylen = d.paylen() as usize;
+            offload::segment(
+                frame,
+                &ctx,
+                paylen,
+                d.ixsm(),
+                d.txsm(),
+                *carries_csum,
+                masks,
+                seg,
+                &mut emit,
+            )
+            .map(|_| true)
+        } else if d.ixsm() || d.txsm() {
+            offload::insert_checksums(frame, &ctx, d.ixsm(), d.txsm(), *carries_csum).map(|meta| {
+                emit(frame, &meta);
+                false
+            })
+        } else {
+            emit(frame, &TxMeta::default());
+            Ok(false)
+        };
+        match result {
+            Ok(true) => counters.tso_contexts += 1,
+            Ok(false) => {}
+            Err(_) => self.counters.bump_tx_offload_error(),
+        }
+    }
+}
