@@ -425,14 +425,18 @@ impl IgbModel {
             .sum()
     }
 
-    fn read_octets(latch: &OctetLatch, taken: u64, high: bool) -> u32 {
+    fn read_octets(latch: &OctetLatch, take: impl FnOnce() -> u64, high: bool) -> u32 {
         let mut l = latch.0.lock();
         if high {
-            // Without a preceding low read, the high read takes the lot.
-            let v = l.take().unwrap_or(0) + taken;
+            // After a low read, report what it latched (later counts stay
+            // for the next pair); without one, take the lot.
+            let v = match l.take() {
+                Some(v) => v,
+                None => take(),
+            };
             (v >> 32) as u32
         } else {
-            let v = l.unwrap_or(0) + taken;
+            let v = l.unwrap_or(0) + take();
             *l = Some(v);
             v as u32
         }
@@ -466,12 +470,12 @@ impl IgbModel {
             RUC => take(&self.read_clear.undersize),
             ROC => take(&self.read_clear.oversize),
             GORCL | GORCH => {
-                let taken = self.take_rx(|c| &mut c.octets);
-                return Self::read_octets(&self.gorc, taken, offset == GORCH);
+                let take = || self.take_rx(|c| &mut c.octets);
+                return Self::read_octets(&self.gorc, take, offset == GORCH);
             }
             GOTCL | GOTCH => {
-                let taken = self.take_tx(|c| &mut c.octets);
-                return Self::read_octets(&self.gotc, taken, offset == GOTCH);
+                let take = || self.take_tx(|c| &mut c.octets);
+                return Self::read_octets(&self.gotc, take, offset == GOTCH);
             }
             _ => 0,
         };
