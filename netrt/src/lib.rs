@@ -10,6 +10,7 @@
 #[allow(dead_code, unused_imports)] // not every primitive is used by every build (std vs loom)
 pub(crate) mod loom;
 pub mod stack;
+pub mod runtime;
 pub(crate) mod sync;
 pub mod time;
 pub mod wire;
@@ -18,3 +19,7 @@ pub mod wire;
 /// `main`, or a test) on a netrt runtime; see their own docs for `cores = N`
 /// and `crate = "path"`.
 pub use netrt_macros::{main, test};
+
+pub use runtime::{
+    current_core, spawn, spawn_local, spawn_on, yield_now, JoinError, JoinHandle,
+};

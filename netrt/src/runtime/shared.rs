@@ -1,0 +1,137 @@
+//! State of a runtime that every thread may touch: one [`Remote`] per core
+//! (its inbox, doorbell, sleep state and counters) and the shutdown flag.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Weak;
+use std::time::Duration;
+
+use super::napi::NapiShared;
+use super::park::Parker;
+use super::sys::EventFd;
+use super::task::Runnable;
+use crate::sync::mpsc::{Receiver, Sender};
+use crate::sync::CachePadded;
+
+/// What other threads send to a core.
+pub(crate) enum Msg {
+    /// A task of this core was spawned or woken elsewhere.
+    Task(Runnable),
+    /// A NAPI instance of this core was scheduled elsewhere. Weak, so a
+    /// message stranded in the inbox of a stopped core cannot keep the
+    /// runtime alive through `NapiShared -> Shared -> inbox`.
+    Napi(Weak<NapiShared>),
+}
+
+/// The part of a core that other threads use to hand it work.
+pub(crate) struct Remote {
+    inbox: Sender<Msg>,
+    parker: CachePadded<Parker>,
+    pub(crate) doorbell: EventFd,
+    /// Tasks whose future is alive, plus [`CLOSED`] once the core stopped
+    /// accepting tasks. Shutdown waits for the count to reach zero, so no
+    /// task can still be in flight towards a stopped core.
+    live: CachePadded<AtomicUsize>,
+    pub(crate) stats: Counters,
+}
+
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// Event counters of one core; relaxed, for tests and benchmarks.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) syscall_wakeups: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) polls: AtomicU64,
+    pub(crate) napi_polls: AtomicU64,
+    pub(crate) io_events: AtomicU64,
+}
+
+impl Counters {
+    /// Adds `n` to a counter only the owning core writes (no RMW needed).
+    pub(crate) fn bump(counter: &AtomicU64, n: u64) {
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+impl Remote {
+    pub(crate) fn new(doorbell: EventFd) -> (Remote, Receiver<Msg>) {
+        let (tx, rx) = crate::sync::mpsc::channel();
+        let remote = Remote {
+            inbox: tx,
+            parker: CachePadded(Parker::new()),
+            doorbell,
+            live: CachePadded(AtomicUsize::new(0)),
+            stats: Counters::default(),
+        };
+        (remote, rx)
+    }
+
+    pub(crate) fn parker(&self) -> &Parker {
+        &self.parker
+    }
+
+    /// Hands `msg` to the core and wakes it if (and only if) it sleeps.
+    pub(crate) fn send(&self, msg: Msg) {
+        self.inbox.push(msg);
+        self.unpark();
+    }
+
+    /// Wakes the core if it sleeps; free (no system call) if it runs.
+    pub(crate) fn unpark(&self) {
+        if self.parker.notify() {
+            self.doorbell.ring();
+            self.stats.syscall_wakeups.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a new task; `false` if the core no longer accepts tasks (the
+    /// count is taken anyway and given back when the future is dropped).
+    pub(crate) fn admit(&self) -> bool {
+        self.live.fetch_add(1, Ordering::AcqRel) & CLOSED == 0
+    }
+
+    /// A task's future was dropped.
+    pub(crate) fn release(&self) {
+        self.live.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Stops admitting tasks.
+    pub(crate) fn close(&self) {
+        self.live.fetch_or(CLOSED, Ordering::AcqRel);
+    }
+
+    /// Tasks whose future is still alive.
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire) & !CLOSED
+    }
+}
+
+/// Configuration every core reads.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) busy_poll: Duration,
+}
+
+/// Everything shared by the threads of one runtime.
+pub(crate) struct Shared {
+    pub(crate) cores: Box<[Remote]>,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) config: Config,
+}
+
+impl Shared {
+    /// Asks every core to stop; each one drops its tasks and exits its loop.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        for core in self.cores.iter() {
+            core.unpark();
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+}
