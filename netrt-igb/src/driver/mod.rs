@@ -24,7 +24,7 @@ mod ring;
 mod ring_tests;
 mod rx;
 mod stats;
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) mod testdev;
 mod tx;
 
