@@ -19,3 +19,4 @@ pub mod regs;
 pub mod rss;
 pub mod attach;
 pub mod model;
+pub mod port;
