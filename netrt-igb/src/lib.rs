@@ -10,13 +10,13 @@
 #[allow(dead_code, unused_imports)] // not every primitive is used by every build (std vs loom)
 pub(crate) mod loom;
 
+pub mod attach;
 pub mod desc;
 pub mod device;
 pub mod dma;
 pub mod driver;
 pub mod handoff;
-pub mod regs;
-pub mod rss;
-pub mod attach;
 pub mod model;
 pub mod port;
+pub mod regs;
+pub mod rss;
