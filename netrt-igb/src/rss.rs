@@ -276,8 +276,11 @@ impl std::fmt::Debug for SharedToeplitz {
 mod tests {
     use super::*;
 
+    /// An address and port.
+    type Endpoint = (Ipv4Addr, u16);
+
     /// (destination, source, 2-tuple hash, 4-tuple hash) from IGB.md.
-    const VECTORS: [((Ipv4Addr, u16), (Ipv4Addr, u16), u32, u32); 3] = [
+    const VECTORS: [(Endpoint, Endpoint, u32, u32); 3] = [
         (
             (Ipv4Addr::new(161, 142, 100, 80), 1766),
             (Ipv4Addr::new(66, 9, 149, 187), 2794),

@@ -29,7 +29,7 @@ impl RegFile {
 
     #[inline]
     fn cell(&self, offset: u32) -> Option<&AtomicU32> {
-        if offset >= SPACE || offset % 4 != 0 {
+        if offset >= SPACE || !offset.is_multiple_of(4) {
             return None;
         }
         let line = self.lines.get((offset / 64) as usize)?;
