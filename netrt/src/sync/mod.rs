@@ -11,6 +11,7 @@
 
 pub(crate) mod bounded;
 pub(crate) mod mpsc;
+pub(crate) mod snapshot;
 
 /// Pads and aligns a value to its own cache line pair, so the producers'
 /// and the consumer's hot indices do not false-share (128 bytes: adjacent

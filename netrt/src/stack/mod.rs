@@ -1,0 +1,35 @@
+//! The IPv4 stack's building blocks.
+//!
+//! Each module is pure logic: no I/O, no threads, time passed in as
+//! [`Instant`](std::time::Instant) arguments. They return what the caller
+//! must do (send an ARP request, an ICMP error, these queued packets)
+//! instead of doing it, so each is testable alone and the stack wires them
+//! to devices and sockets.
+//!
+//! * [`route`]: routing table (local/broadcast table + longest-prefix match).
+//! * [`neigh`]: ARP neighbour state machine with per-neighbour pending queues.
+//! * [`frag`]: IPv4 fragmentation on output.
+//! * [`reasm`]: IPv4 reassembly on input.
+//! * [`qdisc`]: queueing disciplines (`pfifo_fast`).
+//! * [`snmp`]: per-core `/proc/net/snmp` counters.
+//! * [`hooks`]: netfilter-style hook points.
+
+use std::fmt;
+
+pub mod frag;
+pub mod hooks;
+pub mod neigh;
+pub mod qdisc;
+pub mod reasm;
+pub mod route;
+pub mod snmp;
+
+/// A network device's index in its namespace (Linux `ifindex`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IfIndex(pub u32);
+
+impl fmt::Display for IfIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "if{}", self.0)
+    }
+}
