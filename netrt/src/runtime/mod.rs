@@ -292,6 +292,7 @@ impl fmt::Debug for Handle {
 
 /// Counters of one core, for tests and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CoreStats {
     /// Times another thread woke this core with an eventfd write.
     pub syscall_wakeups: u64,
@@ -303,6 +304,8 @@ pub struct CoreStats {
     pub napi_polls: u64,
     /// Fd readiness events delivered.
     pub io_events: u64,
+    /// Whether the core is asleep (or committed to sleep) right now.
+    pub parked: bool,
 }
 
 impl Handle {
@@ -404,7 +407,8 @@ impl Handle {
 
     /// Counters of core `core` (`None` if out of range).
     pub fn core_stats(&self, core: usize) -> Option<CoreStats> {
-        let c = &self.shared.cores.get(core)?.stats;
+        let remote = self.shared.cores.get(core)?;
+        let c = &remote.stats;
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         Some(CoreStats {
             syscall_wakeups: get(&c.syscall_wakeups),
@@ -412,6 +416,7 @@ impl Handle {
             polls: get(&c.polls),
             napi_polls: get(&c.napi_polls),
             io_events: get(&c.io_events),
+            parked: remote.parker().is_parked(),
         })
     }
 }

@@ -78,6 +78,11 @@ impl Parker {
         self.state.swap(RUNNING, Ordering::AcqRel) & NOTIFIED != 0
     }
 
+    /// Whether the core is asleep or committed to sleep (observability).
+    pub(crate) fn is_parked(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & PARKED != 0
+    }
+
     /// Sender: call after publishing work for the core. Returns `true` if
     /// the core sleeps (or is committed to sleep) and this caller is the one
     /// that must ring its eventfd; at most one sender per sleep gets `true`.
