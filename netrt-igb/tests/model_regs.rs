@@ -347,8 +347,12 @@ fn rx_dma_fault_marks_frame_bad() {
         "the bad frame is not a good packet"
     );
     // A ring pointing outside DMA memory: dropped and counted.
-    rig.w(regs::rx_queue_base(0) + rxq::RDBAL, bad.lo());
-    rig.w(regs::rx_queue_base(0) + rxq::RDBAH, bad.hi());
+    // (Ring registers are latched when the queue is enabled.)
+    let rb = regs::rx_queue_base(0);
+    rig.w(rb + rxq::RXDCTL, 0);
+    rig.w(rb + rxq::RDBAL, bad.lo());
+    rig.w(rb + rxq::RDBAH, bad.hi());
+    rig.w(rb + rxq::RXDCTL, regs::rxdctl::ENABLE);
     rig.post_rx(0, 0);
     deliver(&rig.model, &f);
     assert_eq!(rig.model.counters().rx_ring_faults, 1);

@@ -69,11 +69,18 @@ pub(super) struct Counters {
 }
 
 impl Counters {
-    fn snapshot(&self) -> CableStats {
+    /// `passthrough`: the direction delivers every frame synchronously, so
+    /// `delivered` is not counted separately (one atomic per frame, not two).
+    fn snapshot(&self, passthrough: bool) -> CableStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let sent = get(&self.sent);
         CableStats {
-            sent: get(&self.sent),
-            delivered: get(&self.delivered),
+            sent,
+            delivered: if passthrough {
+                sent
+            } else {
+                get(&self.delivered)
+            },
             lost: get(&self.lost),
             duplicated: get(&self.duplicated),
             reordered: get(&self.reordered),
@@ -248,13 +255,21 @@ impl Direction {
         }
     }
 
+    /// Neither random decisions nor a delay line: every frame is delivered
+    /// at once.
+    fn passthrough(&self) -> bool {
+        self.random.is_none() && self.delay.is_none()
+    }
+
     /// Past the random stage: deliver now or through the delay line.
     #[inline]
     fn forward(&self, frame: &[u8], meta: RxMeta) {
         match &self.delay {
             None => {
                 self.peer.deliver(frame, &meta);
-                bump(&self.counters.delivered);
+                if self.random.is_some() {
+                    bump(&self.counters.delivered);
+                }
             }
             Some(line) => {
                 if !line.push(frame, meta) {
@@ -345,7 +360,8 @@ impl Cable {
 
     /// Counters of one direction.
     pub fn stats(&self, dir: Dir) -> CableStats {
-        self.dir(dir).counters.snapshot()
+        let d = self.dir(dir);
+        d.counters.snapshot(d.passthrough())
     }
 
     /// Releases every frame held back by the reorder impairment, in order

@@ -36,12 +36,12 @@ use parking_lot::Mutex;
 use crate::attach::{Attachment, Endpoint, RxMeta};
 use crate::device::IgbDevice;
 use crate::dma::DmaRegion;
-use crate::regs::{self, ctrl, ivar, rctl, rxcsum, status, tctl, txq};
+use crate::regs::{self, ctrl, ivar, rctl, rxcsum, rxq, status, tctl, txq};
 use crate::rss::{SharedToeplitz, KEY_LEN};
 
 use irq::{Interrupts, VECTORS};
 use regfile::RegFile;
-use rx::{RxCounters, RxQueueDev};
+use rx::{RxCounters, RxQueueDev, RxState};
 use tx::{TxCounters, TxQueueDev};
 
 /// Receive address low register `n` (0..16).
@@ -381,7 +381,7 @@ impl IgbModel {
             st.reset();
         }
         for st in rxs.iter_mut() {
-            **st = RxCounters::default();
+            **st = RxState::default();
         }
         self.irq.reset();
         {
@@ -414,7 +414,7 @@ impl IgbModel {
     fn take_rx(&self, field: fn(&mut RxCounters) -> &mut u64) -> u64 {
         self.rx
             .iter()
-            .map(|q| std::mem::take(field(&mut q.state.lock())))
+            .map(|q| std::mem::take(field(&mut q.state.lock().counters)))
             .sum()
     }
 
@@ -532,14 +532,32 @@ impl IgbModel {
                 self.rekey_rss();
             }
             o if STATS_RANGE.contains(&o) => {}
+            o if (regs::RXQ_BASE..regs::rx_queue_base(regs::MAX_QUEUES)).contains(&o) => {
+                self.regs.store(o, value);
+                let q = ((o - regs::RXQ_BASE) / regs::QUEUE_STRIDE) as u16;
+                let Some(dev) = self.rx.get(usize::from(q)) else {
+                    return;
+                };
+                match (o - regs::RXQ_BASE) % regs::QUEUE_STRIDE {
+                    rxq::RXDCTL => self.latch_rx_ring(q, &mut dev.state.lock()),
+                    rxq::RDH => dev.state.lock().head = value,
+                    _ => {}
+                }
+            }
             o if (regs::TXQ_BASE..regs::tx_queue_base(regs::MAX_QUEUES)).contains(&o) => {
                 self.regs.store(o, value);
                 let q = ((o - regs::TXQ_BASE) / regs::QUEUE_STRIDE) as u16;
-                let reg = (o - regs::TXQ_BASE) % regs::QUEUE_STRIDE;
-                let kick =
-                    reg == txq::TDT || (reg == txq::TXDCTL && value & regs::txdctl::ENABLE != 0);
-                if kick && q < self.cfg.num_queues {
-                    self.transmit_queue(q);
+                let Some(dev) = self.tx.get(usize::from(q)) else {
+                    return;
+                };
+                match (o - regs::TXQ_BASE) % regs::QUEUE_STRIDE {
+                    txq::TDT => self.transmit_queue(q),
+                    txq::TXDCTL => {
+                        self.latch_tx_ring(q, &mut dev.state.lock());
+                        self.transmit_queue(q);
+                    }
+                    txq::TDH => dev.state.lock().head = value,
+                    _ => {}
                 }
             }
             o => self.regs.store(o, value),

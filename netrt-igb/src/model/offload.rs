@@ -139,8 +139,8 @@ pub(crate) fn insert_checksums(
 }
 
 /// Cuts a TSO frame (headers followed by `paylen` payload bytes) into MSS
-/// segments, building each in `seg` and handing it to `emit` (which may
-/// pad it). Returns the number of segments.
+/// segments, building each in `seg` and handing it to `emit`. Returns the
+/// number of segments.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn segment(
     frame: &[u8],
@@ -151,7 +151,7 @@ pub(crate) fn segment(
     carry_partial: bool,
     masks: TsoFlagMasks,
     seg: &mut Vec<u8>,
-    mut emit: impl FnMut(&mut Vec<u8>, &TxMeta),
+    mut emit: impl FnMut(&[u8], &TxMeta),
 ) -> Result<u64, OffloadError> {
     let lay = Layout::of(ctx);
     let mss = usize::from(ctx.mss());

@@ -40,10 +40,42 @@ pub(super) struct RxCounters {
     pub no_buffers: u64,
 }
 
+/// Ring geometry, latched from the queue registers when the queue is
+/// enabled (the datasheet requires base, length and buffer size to be set
+/// before `RXDCTL.ENABLE`), so the per-frame path reads two registers.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RxRing {
+    base: Iova,
+    len: u32,
+    buf_size: usize,
+    /// The whole ring lies in DMA memory.
+    valid: bool,
+}
+
+/// Device-side state of one RX queue, behind its lock.
+#[derive(Default)]
+pub(super) struct RxState {
+    pub counters: RxCounters,
+    /// `None` while the queue is disabled.
+    pub ring: Option<RxRing>,
+    /// Next descriptor to fill (mirrored in `RDH`).
+    pub head: u32,
+}
+
 /// Device-side state of one RX queue.
 #[derive(Default)]
 pub(super) struct RxQueueDev {
-    pub state: Mutex<RxCounters>,
+    pub state: Mutex<RxState>,
+}
+
+/// `x` modulo `len` for `x < 2 * len`, without a division.
+#[inline]
+pub(super) fn wrap(x: u32, len: u32) -> u32 {
+    if x >= len {
+        x - len
+    } else {
+        x
+    }
 }
 
 /// What the device learnt about a frame before choosing a ring.
@@ -87,8 +119,8 @@ impl IgbModel {
             return;
         };
         let delivered = {
-            let mut counters = q.state.lock();
-            self.write_to_ring(c.queue, frame, &c, &mut counters)
+            let mut st = q.state.lock();
+            self.write_to_ring(c.queue, frame, &c, &mut st)
         };
         if delivered {
             self.irq.raise(self.queue_cause(c.queue, true));
@@ -196,51 +228,70 @@ impl IgbModel {
         .to_status(is_udp)
     }
 
-    /// Writes the frame into queue `q`'s posted buffers and the write-back
-    /// descriptors. Called with the queue lock held; false when dropped.
-    fn write_to_ring(
-        &self,
-        q: u16,
-        frame: &[u8],
-        c: &Classified,
-        counters: &mut RxCounters,
-    ) -> bool {
+    /// Latches (or, when disabled, forgets) queue `q`'s ring registers.
+    /// Called on `RXDCTL` writes with the queue lock held.
+    pub(super) fn latch_rx_ring(&self, q: u16, st: &mut RxState) {
         let base = regs::rx_queue_base(q);
         if self.regs.load(base + rxq::RXDCTL) & rxdctl::ENABLE == 0 {
-            counters.missed += 1;
-            return false;
+            st.ring = None;
+            return;
         }
         let ring = Iova::from_parts(
             self.regs.load(base + rxq::RDBAL),
             self.regs.load(base + rxq::RDBAH),
         );
         let len = self.regs.load(base + rxq::RDLEN) / DESC_SIZE as u32;
-        let head = self.regs.load(base + rxq::RDH);
-        let tail = self.regs.load_acquire(base + rxq::RDT);
-        if len == 0
-            || head >= len
-            || tail >= len
-            || !self.dma.contains(ring, len as usize * DESC_SIZE)
-        {
-            // A ring the device cannot use: nothing to write into.
-            self.counters.bump_rx_ring_fault();
-            counters.missed += 1;
-            return false;
-        }
         let buf_size = match srrctl::packet_buffer_bytes(self.regs.load(base + rxq::SRRCTL)) {
             0 => DEFAULT_BUF,
             n => n as usize,
         };
+        let valid = len != 0 && self.dma.contains(ring, len as usize * DESC_SIZE);
+        st.ring = Some(RxRing {
+            base: ring,
+            len,
+            buf_size,
+            valid,
+        });
+    }
+
+    /// Writes the frame into queue `q`'s posted buffers and the write-back
+    /// descriptors. Called with the queue lock held; false when dropped.
+    fn write_to_ring(&self, q: u16, frame: &[u8], c: &Classified, st: &mut RxState) -> bool {
+        let base = regs::rx_queue_base(q);
+        let Some(RxRing {
+            base: ring,
+            len,
+            buf_size,
+            valid,
+        }) = st.ring
+        else {
+            st.counters.missed += 1;
+            return false;
+        };
+        let head = st.head;
+        let tail = self.regs.load_acquire(base + rxq::RDT);
+        if !valid || head >= len || tail >= len {
+            // A ring the device cannot use: nothing to write into.
+            self.counters.bump_rx_ring_fault();
+            st.counters.missed += 1;
+            return false;
+        }
         let need = frame.len().div_ceil(buf_size) as u32;
-        let avail = (tail + len - head) % len;
+        let avail = if tail >= head {
+            tail - head
+        } else {
+            tail + len - head
+        };
         if need > avail {
-            counters.missed += 1;
-            counters.no_buffers += 1;
+            st.counters.missed += 1;
+            st.counters.no_buffers += 1;
             return false;
         }
         let mut error = 0;
+        let mut slot = head;
         for (i, chunk) in frame.chunks(buf_size).enumerate() {
-            let at = handoff::slot(ring, (head + i as u32) % len);
+            let at = handoff::slot(ring, slot);
+            slot = wrap(slot + 1, len);
             // The ring range was checked above, so this cannot fault.
             let read = handoff::fetch::<RxDescRead, _>(&*self.dma, at);
             match read {
@@ -268,10 +319,12 @@ impl IgbModel {
                 self.counters.bump_rx_ring_fault();
             }
         }
-        self.regs.store(base + rxq::RDH, (head + need) % len);
+        st.head = slot;
+        self.regs.store(base + rxq::RDH, slot);
         if error != 0 {
             return true;
         }
+        let counters = &mut st.counters;
         counters.packets += 1;
         counters.octets += frame.len() as u64 + FCS_LEN;
         match c.class {

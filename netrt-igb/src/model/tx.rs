@@ -1,5 +1,5 @@
 //! The transmit engine: runs synchronously in the `TDT` write (as QEMU's
-//! igb does), walking descriptors from `TDH` to the new tail, gathering
+//! igb does), walking descriptors from the head to the new tail, gathering
 //! each frame's buffers, performing offloads, and handing the result to
 //! the attachment.
 //!
@@ -18,6 +18,7 @@ use crate::handoff;
 use crate::regs::{self, tctl, txdctl, txq};
 
 use super::offload::{self, TsoFlagMasks};
+use super::rx::{wrap, FCS_LEN};
 use super::{mac_class, IgbModel, MacClass, DTXTCPFLGH, DTXTCPFLGL};
 
 /// Largest frame the engine gathers: a 256 KiB TSO payload (PAYLEN is 18
@@ -38,12 +39,23 @@ pub(super) struct TxCounters {
     pub tso_contexts: u64,
 }
 
-/// Device-side state of one TX queue.
+/// Ring geometry, latched when the queue is enabled (`TXDCTL.ENABLE`).
+#[derive(Clone, Copy, Debug)]
+struct Ring {
+    base: Iova,
+    len: u32,
+}
+
+/// Device-side state of one TX queue, behind its lock.
 #[derive(Default)]
 pub(super) struct TxState {
+    /// `None` while the queue is disabled.
+    ring: Option<Ring>,
+    /// Next descriptor to fetch (mirrored in `TDH` after each burst).
+    pub head: u32,
     /// Context slots (the 82576 keeps two per queue).
     ctx: [TxContextDesc; 2],
-    /// The frame being gathered.
+    /// The frame being gathered; only grows, `len` bytes are in use.
     frame: Vec<u8>,
     /// The TSO segment being built.
     seg: Vec<u8>,
@@ -58,8 +70,10 @@ pub(super) struct TxState {
 }
 
 impl TxState {
-    /// Forgets context slots (device reset).
+    /// Power-on state; the attachment (wiring, not a register) stays.
     pub fn reset(&mut self) {
+        self.ring = None;
+        self.head = 0;
         self.ctx = Default::default();
         self.counters = TxCounters::default();
     }
@@ -75,6 +89,8 @@ pub(super) struct TxQueueDev {
 struct Gathered {
     /// First data descriptor: offload request (TSE, IXSM/TXSM, PAYLEN, IDX).
     first: TxDataDesc,
+    /// Bytes gathered into `TxState::frame`.
+    len: usize,
     /// A buffer could not be read: drop the frame.
     dma_fault: bool,
     /// Longer than anything the device can send.
@@ -90,42 +106,43 @@ enum Step {
     Incomplete,
 }
 
-/// Ring geometry read from the queue's registers.
-#[derive(Clone, Copy)]
-struct Ring {
-    base: Iova,
-    len: u32,
-}
-
 impl IgbModel {
-    /// Processes queue `q`'s descriptors from `TDH` to `TDT`.
+    /// Latches (or, when disabled, forgets) queue `q`'s ring registers.
+    /// Called on `TXDCTL` writes with the queue lock held.
+    pub(super) fn latch_tx_ring(&self, q: u16, st: &mut TxState) {
+        let base = regs::tx_queue_base(q);
+        st.ring = (self.regs.load(base + txq::TXDCTL) & txdctl::ENABLE != 0).then(|| Ring {
+            base: Iova::from_parts(
+                self.regs.load(base + txq::TDBAL),
+                self.regs.load(base + txq::TDBAH),
+            ),
+            len: self.regs.load(base + txq::TDLEN) / DESC_SIZE as u32,
+        });
+    }
+
+    /// Processes queue `q`'s descriptors from the head to `TDT`.
     pub(super) fn transmit_queue(&self, q: u16) {
         let Some(queue) = self.tx.get(usize::from(q)) else {
             return;
         };
         let base = regs::tx_queue_base(q);
         let mut st = queue.state.lock();
-        if self.regs.load(regs::TCTL) & tctl::EN == 0
-            || self.regs.load(base + txq::TXDCTL) & txdctl::ENABLE == 0
-        {
+        let tctl = self.regs.load(regs::TCTL);
+        let Some(ring) = st.ring else { return };
+        if tctl & tctl::EN == 0 {
             return;
         }
-        let ring = Ring {
-            base: Iova::from_parts(
-                self.regs.load(base + txq::TDBAL),
-                self.regs.load(base + txq::TDBAH),
-            ),
-            len: self.regs.load(base + txq::TDLEN) / DESC_SIZE as u32,
-        };
         let tail = self.regs.load_acquire(base + txq::TDT);
-        let mut head = self.regs.load(base + txq::TDH);
+        let mut head = st.head;
+        if head == tail {
+            return;
+        }
         if ring.len == 0 || head >= ring.len || tail >= ring.len {
             self.counters.bump_tx_bad_ring();
             return;
         }
         let masks = TsoFlagMasks::from_regs(self.regs.load(DTXTCPFLGL), self.regs.load(DTXTCPFLGH));
-        let psp = self.regs.load(regs::TCTL) & tctl::PSP != 0;
-        let mut done_any = false;
+        let psp = tctl & tctl::PSP != 0;
         while head != tail {
             let next = match self.gather(&mut st, ring, head, tail) {
                 Step::Frame(g, next) => {
@@ -142,31 +159,32 @@ impl IgbModel {
                 }
             }
             head = next;
-            self.regs.store(base + txq::TDH, head);
-            done_any = true;
         }
-        if done_any {
-            if let Some(att) = &st.attachment {
-                att.flush();
-            }
-            drop(st);
-            self.irq.raise(self.queue_cause(q, false));
+        if head == st.head {
+            return;
         }
+        st.head = head;
+        self.regs.store(base + txq::TDH, head);
+        if let Some(att) = &st.attachment {
+            att.flush();
+        }
+        drop(st);
+        self.irq.raise(self.queue_cause(q, false));
     }
 
     /// Reads descriptors from `head` up to the end of one frame.
     fn gather(&self, st: &mut TxState, ring: Ring, head: u32, tail: u32) -> Step {
-        st.frame.clear();
         st.rs.clear();
         let mut first: Option<TxDataDesc> = None;
-        let (mut dma_fault, mut oversize) = (false, false);
+        let (mut len, mut dma_fault, mut oversize) = (0usize, false, false);
         let mut idx = head;
         loop {
             if idx == tail {
                 return Step::Incomplete;
             }
-            let at = handoff::slot(ring.base, idx);
-            idx = (idx + 1) % ring.len;
+            let this = idx;
+            let at = handoff::slot(ring.base, this);
+            idx = wrap(idx + 1, ring.len);
             let Ok(words) = handoff::fetch_words(&*self.dma, at, TxDataDesc::STATUS_DWORD) else {
                 // The ring itself is unreadable: skip the slot.
                 self.counters.bump_tx_bad_ring();
@@ -200,29 +218,30 @@ impl IgbModel {
                 }
             };
             if data.rs() {
-                st.rs.push((idx + ring.len - 1) % ring.len);
+                st.rs.push(this);
             }
-            first.get_or_insert(data);
-            let n = usize::from(data.len());
-            let old = st.frame.len();
-            if old + n > MAX_GATHER {
+            let first = *first.get_or_insert(data);
+            let end = len + usize::from(data.len());
+            if end > MAX_GATHER {
                 oversize = true;
             } else if !dma_fault {
-                st.frame.resize(old + n, 0);
+                if st.frame.len() < end {
+                    st.frame.resize(end, 0);
+                }
                 if self
                     .dma
-                    .read(Iova(data.buffer_addr), &mut st.frame[old..])
+                    .read(Iova(data.buffer_addr), &mut st.frame[len..end])
                     .is_err()
                 {
                     dma_fault = true;
                 }
+                len = end;
             }
             if data.eop() {
-                // `first` was set just above.
-                let first = first.unwrap_or(data);
                 return Step::Frame(
                     Gathered {
                         first,
+                        len,
                         dma_fault,
                         oversize,
                     },
@@ -255,15 +274,20 @@ impl IgbModel {
             self.counters.bump_tx_no_link();
             return;
         };
+        let frame = &mut frame[..g.len];
         let d = &g.first;
         let ctx = ctx[usize::from(d.ctx_idx() & 1)];
-        let mut emit = |f: &mut Vec<u8>, meta: &TxMeta| {
-            if psp && f.len() < MIN_FRAME {
-                f.resize(MIN_FRAME, 0);
-            }
+        let mut emit = |f: &[u8], meta: &TxMeta| {
+            let mut padded = [0u8; MIN_FRAME];
+            let f = if psp && f.len() < MIN_FRAME {
+                padded[..f.len()].copy_from_slice(f);
+                &padded[..]
+            } else {
+                f
+            };
             att.transmit(f, meta);
             counters.packets += 1;
-            counters.octets += f.len() as u64 + super::rx::FCS_LEN;
+            counters.octets += f.len() as u64 + FCS_LEN;
             match mac_class(f) {
                 Some(MacClass::Broadcast) => counters.broadcast += 1,
                 Some(MacClass::Multicast) => counters.multicast += 1,
