@@ -26,8 +26,6 @@ mod sleep;
 #[cfg(all(test, not(loom)))]
 mod tests;
 mod timeout;
-// Until the runtime's core loop (which drives the wheel) is wired in.
-#[allow(dead_code)]
 pub(crate) mod wheel;
 
 use std::time::Duration;
@@ -49,19 +47,13 @@ fn deadline_after(duration: Duration) -> Instant {
 }
 
 /// Runs `f` on the current core's timer wheel; `None` outside a runtime
-/// core.
+/// core (or while it shuts down).
 fn with_wheel<R>(f: impl FnOnce(&mut Wheel) -> R) -> Option<R> {
     #[cfg(all(test, not(loom)))]
     if test_driver::installed() {
         return test_driver::with(f);
     }
-    runtime_wheel(f)
-}
-
-/// Hook to the runtime's per-core wheel.
-fn runtime_wheel<R>(_f: impl FnOnce(&mut Wheel) -> R) -> Option<R> {
-    // Placeholder until `runtime::context::with_timers` lands.
-    None
+    crate::runtime::with_timers(f)
 }
 
 /// A single-thread stand-in for a runtime core in unit tests: a thread-local

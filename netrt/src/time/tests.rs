@@ -214,10 +214,13 @@ fn interval_first_tick_immediate_then_periodic() {
         assert_eq!(iv.period(), ms(5));
         let first = iv.tick().await;
         assert!(first <= Instant::now() && first >= start);
+        // Skip may drop ticks if the thread is descheduled, but ticks stay
+        // on the grid, move forward and are never early.
         let mut prev = first;
         for _ in 0..4 {
             let t = iv.tick().await;
-            assert_eq!(t - prev, ms(5), "ticks on the schedule");
+            assert!(t > prev);
+            assert_eq!((t - first).as_nanos() % ms(5).as_nanos(), 0, "off grid");
             assert!(Instant::now() >= t, "tick completed early");
             prev = t;
         }

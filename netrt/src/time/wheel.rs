@@ -125,11 +125,13 @@ impl Wheel {
     }
 
     /// Number of armed timers.
+    #[allow(dead_code)] // introspection for tests and runtime statistics
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no timer is armed.
+    #[allow(dead_code)] // introspection for tests and runtime statistics
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
