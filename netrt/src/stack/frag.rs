@@ -218,7 +218,8 @@ pub(crate) mod tests {
     fn fitting_datagram_is_emitted_unchanged() {
         let d = datagram(100, &[], true, 1);
         let frags = cut(&d, 1500).unwrap();
-        assert_eq!(frags, [d.clone()]);
+        assert_eq!(frags.len(), 1);
+        assert_eq!(frags[0], d);
         // Exactly the MTU fits too; trailing link padding is not emitted.
         let mut padded = d.clone();
         padded.extend_from_slice(&[0; 6]);
