@@ -18,6 +18,7 @@ use std::fmt;
 
 pub mod frag;
 pub mod hooks;
+pub(crate) mod ipv4;
 pub mod neigh;
 pub mod qdisc;
 pub mod reasm;

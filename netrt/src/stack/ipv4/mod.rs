@@ -1,0 +1,270 @@
+//! IPv4: the per-namespace state of IP, ARP and ICMP.
+//!
+//! [`IpState`] is the part of a namespace (Linux `struct net`'s `ipv4`
+//! member) that the IPv4, ARP and ICMP code keep between packets: the
+//! `ip_forward` switch, the neighbour tables, the reassembly queues, the
+//! identification generator and the ICMP rate limiter.
+//!
+//! What is read per packet is lock-free: the forwarding switch and TTL are
+//! atomics, resolved neighbours are read from a snapshot (each core through
+//! its own reader), identifications come from hashed per-destination
+//! counters. The mutexes guard the slow paths only: ARP resolution and
+//! timers, reassembly, ICMP errors.
+
+// Until the data path that uses it lands (same issue, next commits).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::neigh::{NeighConfig, NeighTable};
+use super::reasm::{ReasmConfig, Reassembler};
+use super::IfIndex;
+use crate::loom::Arc;
+use crate::sync::snapshot::Snapshot;
+use crate::wire::EthernetAddress;
+
+/// TTL of locally generated datagrams (Linux `ip_default_ttl`).
+pub const DEFAULT_TTL: u8 = 64;
+
+/// What waits in a neighbour's queue while it is resolved.
+/// (Switches to the stack's packet buffer once that type exists.)
+pub(crate) type Pending = Vec<u8>;
+
+/// The per-namespace IPv4/ARP/ICMP state. See the [module docs](self).
+pub(crate) struct IpState {
+    /// Forward datagrams not addressed to us (Linux `ip_forward`); off by
+    /// default.
+    pub(crate) ip_forward: AtomicBool,
+    /// TTL of locally generated datagrams whose socket sets none.
+    pub(crate) default_ttl: AtomicU8,
+    /// The neighbour tables (slow path: resolution, ARP input, timers).
+    pub(crate) neigh: Mutex<NeighTables>,
+    /// Usable link addresses, published from `neigh` after every change:
+    /// the per-packet path reads this, never the mutex.
+    pub(crate) neigh_cache: Arc<Snapshot<NeighCache>>,
+    /// Datagrams being reassembled (fragments are not the steady path).
+    pub(crate) reasm: Mutex<Reassembler>,
+    /// IP identification generator.
+    pub(crate) idents: IdentGenerator,
+    /// Rate limit on outgoing ICMP errors.
+    pub(crate) icmp_limit: Mutex<TokenBucket>,
+}
+
+impl IpState {
+    /// Forwarding off, TTL 64, empty tables, Linux's default limits.
+    pub(crate) fn new() -> IpState {
+        IpState {
+            ip_forward: AtomicBool::new(false),
+            default_ttl: AtomicU8::new(DEFAULT_TTL),
+            neigh: Mutex::new(NeighTables::new(NeighConfig::default())),
+            neigh_cache: Arc::new(Snapshot::new(NeighCache::default())),
+            reasm: Mutex::new(Reassembler::new(ReasmConfig::default())),
+            idents: IdentGenerator::new(),
+            icmp_limit: Mutex::new(TokenBucket::icmp_default()),
+        }
+    }
+
+    /// Whether datagrams not addressed to us are forwarded.
+    #[inline]
+    pub(crate) fn forwarding(&self) -> bool {
+        self.ip_forward.load(Ordering::Relaxed)
+    }
+
+    /// The TTL for locally generated datagrams.
+    #[inline]
+    pub(crate) fn ttl(&self) -> u8 {
+        self.default_ttl.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for IpState {
+    fn default() -> Self {
+        IpState::new()
+    }
+}
+
+impl std::fmt::Debug for IpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IpState")
+            .field("ip_forward", &self.forwarding())
+            .field("default_ttl", &self.ttl())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One neighbour table per device (Linux keeps one `arp_tbl` keyed by
+/// device and address; the pure table here is per device).
+pub(crate) struct NeighTables {
+    config: NeighConfig,
+    pub(crate) by_dev: HashMap<IfIndex, NeighTable<Pending>>,
+}
+
+impl NeighTables {
+    fn new(config: NeighConfig) -> NeighTables {
+        NeighTables {
+            config,
+            by_dev: HashMap::new(),
+        }
+    }
+
+    /// The table of `dev`, created on first use.
+    pub(crate) fn table(&mut self, dev: IfIndex) -> &mut NeighTable<Pending> {
+        let config = self.config;
+        self.by_dev
+            .entry(dev)
+            .or_insert_with(|| NeighTable::new(config))
+    }
+}
+
+/// Resolved neighbours: (device, next hop) → link address.
+pub(crate) type NeighCache = HashMap<(IfIndex, Ipv4Addr), EthernetAddress, KeyHasher>;
+
+/// A cheap hasher for small fixed keys (addresses, device indexes): keys
+/// come from configured next hops, not from packet fields an attacker
+/// picks freely, so flooding resistance is not needed here.
+pub(crate) type KeyHasher = BuildHasherDefault<MixHasher>;
+
+/// Multiply-rotate mixing of the written words.
+#[derive(Default)]
+pub(crate) struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// IP identification: a counter per bucket of (source, destination,
+/// protocol), so one destination sees consecutive identifications and two
+/// destinations rarely share a counter's cache line. The buckets start at
+/// random offsets and the bucket choice is keyed by a per-namespace secret,
+/// so identifications are not predictable across destinations.
+/// // linux: ip_idents_reserve
+pub(crate) struct IdentGenerator {
+    key: std::collections::hash_map::RandomState,
+    buckets: Box<[AtomicU32]>,
+}
+
+const IDENT_BUCKETS: usize = 2048;
+
+impl IdentGenerator {
+    fn new() -> IdentGenerator {
+        let key = std::collections::hash_map::RandomState::new();
+        let buckets = (0..IDENT_BUCKETS)
+            .map(|i| AtomicU32::new(key.hash_one(i) as u32))
+            .collect();
+        IdentGenerator { key, buckets }
+    }
+
+    /// The next identification for a datagram from `src` to `dst`.
+    #[inline]
+    pub(crate) fn next(&self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8) -> u16 {
+        let hash = self.key.hash_one((src, dst, protocol));
+        let bucket = &self.buckets[hash as usize % IDENT_BUCKETS];
+        // Truncation intended: identifications are 16 bits and wrap.
+        bucket.fetch_add(1, Ordering::Relaxed) as u16
+    }
+}
+
+/// A token bucket: `rate` tokens per second up to `burst`.
+/// // linux: icmp_global_allow (icmp_msgs_per_sec / icmp_msgs_burst)
+#[derive(Debug)]
+pub(crate) struct TokenBucket {
+    per_token: Duration,
+    burst: u32,
+    tokens: u32,
+    last: Option<Instant>,
+}
+
+impl TokenBucket {
+    /// Linux's defaults for ICMP errors: 1000 per second, bursts of 50.
+    fn icmp_default() -> TokenBucket {
+        TokenBucket::new(1000, 50)
+    }
+
+    /// A full bucket of `burst` tokens refilled at `per_sec` per second.
+    pub(crate) fn new(per_sec: u32, burst: u32) -> TokenBucket {
+        TokenBucket {
+            per_token: Duration::from_secs(1) / per_sec.max(1),
+            burst,
+            tokens: burst,
+            last: None,
+        }
+    }
+
+    /// Takes a token if one is left at `now`.
+    pub(crate) fn allow(&mut self, now: Instant) -> bool {
+        let last = *self.last.get_or_insert(now);
+        let earned = now.saturating_duration_since(last).as_nanos() / self.per_token.as_nanos();
+        if earned >= u128::from(self.burst - self.tokens) {
+            // Full: time spent full earns nothing.
+            self.tokens = self.burst;
+            self.last = Some(now);
+        } else if earned > 0 {
+            // Below the burst, so it fits; the fraction of a token already
+            // earned is kept by advancing `last` by whole tokens only.
+            let earned = earned as u32;
+            self.tokens += earned;
+            self.last = Some(last + self.per_token * earned);
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_bursts_then_refills_at_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(1000, 50);
+        assert_eq!((0..60).filter(|_| b.allow(t0)).count(), 50);
+        assert!(!b.allow(t0 + Duration::from_micros(500)));
+        assert!(b.allow(t0 + Duration::from_millis(1)));
+        assert!(!b.allow(t0 + Duration::from_millis(1)));
+        // Ten milliseconds earn ten tokens, never more than the burst.
+        let t1 = t0 + Duration::from_millis(11);
+        assert_eq!((0..60).filter(|_| b.allow(t1)).count(), 10);
+        let t2 = t1 + Duration::from_secs(5);
+        assert_eq!((0..60).filter(|_| b.allow(t2)).count(), 50);
+    }
+
+    #[test]
+    fn idents_are_consecutive_per_destination() {
+        let g = IdentGenerator::new();
+        let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let first = g.next(a, b, 17);
+        for i in 1..100u16 {
+            assert_eq!(g.next(a, b, 17), first.wrapping_add(i));
+        }
+    }
+}
