@@ -33,7 +33,7 @@ use std::task::Waker;
 
 use parking_lot::Mutex;
 
-use crate::attach::{Attachment, Endpoint, RxMeta};
+use crate::attach::{Attachment, Burst, Endpoint, RxMeta};
 use crate::device::IgbDevice;
 use crate::dma::DmaRegion;
 use crate::regs::{self, ctrl, ivar, rctl, rxcsum, rxq, status, tctl, txq};
@@ -589,7 +589,18 @@ impl IgbDevice for IgbModel {
 
 impl Endpoint for IgbModel {
     fn deliver(&self, frame: &[u8], meta: &RxMeta) {
-        self.receive(frame, meta);
+        self.receive(std::iter::once((frame, *meta)));
+    }
+
+    fn deliver_burst(&self, burst: &Burst, trust_csum: bool) {
+        self.receive(burst.iter().map(|(frame, meta)| {
+            let rx = if trust_csum {
+                RxMeta::from_tx(meta)
+            } else {
+                RxMeta::default()
+            };
+            (frame, rx)
+        }));
     }
 
     fn set_attachment(&self, attachment: Option<Arc<dyn Attachment>>) {

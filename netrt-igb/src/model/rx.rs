@@ -7,7 +7,7 @@
 //! chosen ring takes that queue's device-side lock, because several
 //! transmitting threads may deliver into one queue at once.
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::attach::RxMeta;
 use crate::desc::{rx, CsumState, RssType, RxChecksum, RxDescRead, RxDescWb, DESC_SIZE};
@@ -89,13 +89,45 @@ struct Classified {
 }
 
 impl IgbModel {
-    /// The receive path (linux counterpart: the NIC's half of
-    /// `igb_clean_rx_irq`).
-    pub(super) fn receive(&self, frame: &[u8], meta: &RxMeta) {
+    /// The receive path for a run of frames from the wire (linux
+    /// counterpart: the NIC's half of `igb_clean_rx_irq`). Consecutive
+    /// frames for the same queue are written under one acquisition of its
+    /// lock, and the interrupt causes are raised once at the end.
+    pub(super) fn receive<'a>(&self, frames: impl Iterator<Item = (&'a [u8], RxMeta)>) {
         let rctl = self.regs.load(regs::RCTL);
         if rctl & rctl::EN == 0 {
             return;
         }
+        let mut causes = 0;
+        let mut held: Option<(u16, MutexGuard<'_, RxState>)> = None;
+        for (frame, meta) in frames {
+            let Some(c) = self.admit(frame, &meta, rctl) else {
+                continue;
+            };
+            let st = match &mut held {
+                Some((q, st)) if *q == c.queue => st,
+                _ => {
+                    // Release the previous queue before taking the next.
+                    held = None;
+                    let Some(dev) = self.rx.get(usize::from(c.queue)) else {
+                        // RETA names a queue this device does not have.
+                        self.count_rx_drop(RxDrop::NoQueue);
+                        continue;
+                    };
+                    &mut held.insert((c.queue, dev.state.lock())).1
+                }
+            };
+            if self.write_to_ring(c.queue, frame, &c, st) {
+                causes |= self.queue_cause(c.queue, true);
+            }
+        }
+        drop(held);
+        self.irq.raise(causes);
+    }
+
+    /// Length checks and the MAC filter, then classification; `None` drops
+    /// the frame.
+    fn admit(&self, frame: &[u8], meta: &RxMeta, rctl: u32) -> Option<Classified> {
         let max = if rctl & rctl::LPE != 0 {
             MAX_JUMBO_FRAME
         } else {
@@ -103,28 +135,14 @@ impl IgbModel {
         };
         if frame.len() < ETH_HLEN {
             self.count_rx_drop(RxDrop::Undersize);
-            return;
+            return None;
         }
         if frame.len() > max {
             self.count_rx_drop(RxDrop::Oversize);
-            return;
+            return None;
         }
-        let Some(class) = self.mac_filter(frame, rctl) else {
-            return;
-        };
-        let c = self.classify(frame, meta, class);
-        let Some(q) = self.rx.get(usize::from(c.queue)) else {
-            // RETA names a queue this device does not have.
-            self.count_rx_drop(RxDrop::NoQueue);
-            return;
-        };
-        let delivered = {
-            let mut st = q.state.lock();
-            self.write_to_ring(c.queue, frame, &c, &mut st)
-        };
-        if delivered {
-            self.irq.raise(self.queue_cause(c.queue, true));
-        }
+        let class = self.mac_filter(frame, rctl)?;
+        Some(self.classify(frame, meta, class))
     }
 
     /// Parses, hashes and checksums a frame: everything that needs no lock.

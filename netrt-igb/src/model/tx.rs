@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::attach::{Attachment, TxMeta};
+use crate::attach::{Attachment, Burst, TxMeta};
 use crate::desc::{tx, Descriptor, TxContextDesc, TxDataDesc, TxDesc, DESC_SIZE};
 use crate::dma::Iova;
 use crate::handoff;
@@ -28,6 +28,10 @@ const MAX_GATHER: usize = (1 << 18) + 512;
 const MIN_FRAME: usize = 60;
 /// Legacy descriptor command bits that mean the same in both formats.
 const LEGACY_CMD: u32 = tx::cmd::EOP | tx::cmd::RS;
+/// A burst goes to the attachment when it holds this many frames...
+const BURST_FRAMES: usize = 64;
+/// ...or this many bytes (and at the end of every tail write).
+const BURST_BYTES: usize = 256 << 10;
 
 /// Per-queue counters, updated under the queue lock.
 #[derive(Clone, Copy, Debug, Default)]
@@ -55,7 +59,10 @@ pub(super) struct TxState {
     pub head: u32,
     /// Context slots (the 82576 keeps two per queue).
     ctx: [TxContextDesc; 2],
-    /// The frame being gathered; only grows, `len` bytes are in use.
+    /// Frames ready for the attachment; plain frames are gathered straight
+    /// into it.
+    burst: Burst,
+    /// A TSO frame being gathered; only grows, `len` bytes are in use.
     frame: Vec<u8>,
     /// The TSO segment being built.
     seg: Vec<u8>,
@@ -89,7 +96,8 @@ pub(super) struct TxQueueDev {
 struct Gathered {
     /// First data descriptor: offload request (TSE, IXSM/TXSM, PAYLEN, IDX).
     first: TxDataDesc,
-    /// Bytes gathered into `TxState::frame`.
+    /// Bytes gathered: into `TxState::frame` for TSO, else at
+    /// `Burst::next_start` of `TxState::burst`.
     len: usize,
     /// A buffer could not be read: drop the frame.
     dma_fault: bool,
@@ -160,14 +168,12 @@ impl IgbModel {
             }
             head = next;
         }
+        flush_burst(&mut st);
         if head == st.head {
             return;
         }
         st.head = head;
         self.regs.store(base + txq::TDH, head);
-        if let Some(att) = &st.attachment {
-            att.flush();
-        }
         drop(st);
         self.irq.raise(self.queue_cause(q, false));
     }
@@ -221,18 +227,21 @@ impl IgbModel {
                 st.rs.push(this);
             }
             let first = *first.get_or_insert(data);
-            let end = len + usize::from(data.len());
+            let n = usize::from(data.len());
+            let end = len + n;
             if end > MAX_GATHER {
                 oversize = true;
             } else if !dma_fault {
-                if st.frame.len() < end {
-                    st.frame.resize(end, 0);
-                }
-                if self
-                    .dma
-                    .read(Iova(data.buffer_addr), &mut st.frame[len..end])
-                    .is_err()
-                {
+                let into = if first.tse() {
+                    if st.frame.len() < end {
+                        st.frame.resize(end, 0);
+                    }
+                    &mut st.frame[len..end]
+                } else {
+                    let start = st.burst.next_start();
+                    st.burst.extend(start, len, n)
+                };
+                if self.dma.read(Iova(data.buffer_addr), into).is_err() {
                     dma_fault = true;
                 }
                 len = end;
@@ -251,7 +260,8 @@ impl IgbModel {
         }
     }
 
-    /// Offloads and sends one gathered frame.
+    /// Offloads one gathered frame (or cuts it into TSO segments) and adds
+    /// the result to the burst.
     fn send_frame(&self, st: &mut TxState, g: &Gathered, masks: TsoFlagMasks, psp: bool) {
         if g.dma_fault {
             self.counters.bump_tx_dma_drop();
@@ -261,66 +271,91 @@ impl IgbModel {
             self.counters.bump_tx_bad_desc();
             return;
         }
-        let TxState {
-            ctx,
-            frame,
-            seg,
-            attachment,
-            carries_csum,
-            counters,
-            ..
-        } = st;
-        let Some(att) = attachment.as_deref() else {
+        if st.attachment.is_none() {
             self.counters.bump_tx_no_link();
             return;
-        };
-        let frame = &mut frame[..g.len];
+        }
         let d = &g.first;
-        let ctx = ctx[usize::from(d.ctx_idx() & 1)];
-        let mut emit = |f: &[u8], meta: &TxMeta| {
-            let mut padded = [0u8; MIN_FRAME];
-            let f = if psp && f.len() < MIN_FRAME {
-                padded[..f.len()].copy_from_slice(f);
-                &padded[..]
-            } else {
-                f
-            };
-            att.transmit(f, meta);
-            counters.packets += 1;
-            counters.octets += f.len() as u64 + FCS_LEN;
-            match mac_class(f) {
-                Some(MacClass::Broadcast) => counters.broadcast += 1,
-                Some(MacClass::Multicast) => counters.multicast += 1,
-                _ => {}
-            }
-        };
+        let ctx = st.ctx[usize::from(d.ctx_idx() & 1)];
+        let carries = st.carries_csum;
         let result = if d.tse() {
-            let paylen = d.paylen() as usize;
-            offload::segment(
+            let TxState {
                 frame,
+                seg,
+                burst,
+                counters,
+                ..
+            } = &mut *st;
+            let paylen = d.paylen() as usize;
+            let emit = |f: &[u8], meta: &TxMeta| {
+                let start = burst.next_start();
+                burst.reserve(f.len()).copy_from_slice(f);
+                commit(burst, counters, start, f.len(), *meta, psp);
+            };
+            offload::segment(
+                &frame[..g.len],
                 &ctx,
                 paylen,
                 d.ixsm(),
                 d.txsm(),
-                *carries_csum,
+                carries,
                 masks,
                 seg,
-                &mut emit,
+                emit,
             )
-            .map(|_| true)
-        } else if d.ixsm() || d.txsm() {
-            offload::insert_checksums(frame, &ctx, d.ixsm(), d.txsm(), *carries_csum).map(|meta| {
-                emit(frame, &meta);
-                false
-            })
+            .map(|_| counters.tso_contexts += 1)
         } else {
-            emit(frame, &TxMeta::default());
-            Ok(false)
+            let start = st.burst.next_start();
+            let frame = st.burst.building(start, g.len);
+            let meta = if d.ixsm() || d.txsm() {
+                offload::insert_checksums(frame, &ctx, d.ixsm(), d.txsm(), carries)
+            } else {
+                Ok(TxMeta::default())
+            };
+            meta.map(|meta| commit(&mut st.burst, &mut st.counters, start, g.len, meta, psp))
         };
-        match result {
-            Ok(true) => counters.tso_contexts += 1,
-            Ok(false) => {}
-            Err(_) => self.counters.bump_tx_offload_error(),
+        if result.is_err() {
+            self.counters.bump_tx_offload_error();
+        }
+        if st.burst.len() >= BURST_FRAMES || st.burst.bytes() >= BURST_BYTES {
+            flush_burst(st);
         }
     }
+}
+
+/// Makes the `len` bytes at `start` a frame of the burst: pads it (with
+/// `TCTL.PSP`) and counts it.
+fn commit(
+    burst: &mut Burst,
+    counters: &mut TxCounters,
+    start: usize,
+    len: usize,
+    meta: TxMeta,
+    psp: bool,
+) {
+    let len = if psp && len < MIN_FRAME {
+        burst.extend(start, len, MIN_FRAME - len).fill(0);
+        MIN_FRAME
+    } else {
+        len
+    };
+    counters.packets += 1;
+    counters.octets += len as u64 + FCS_LEN;
+    match mac_class(burst.building(start, len)) {
+        Some(MacClass::Broadcast) => counters.broadcast += 1,
+        Some(MacClass::Multicast) => counters.multicast += 1,
+        _ => {}
+    }
+    burst.commit(start, len, meta);
+}
+
+/// Hands the burst to the attachment and empties it.
+fn flush_burst(st: &mut TxState) {
+    if st.burst.is_empty() {
+        return;
+    }
+    if let Some(att) = &st.attachment {
+        att.transmit_burst(&st.burst);
+    }
+    st.burst.clear();
 }
