@@ -358,8 +358,9 @@ impl RouteTable {
         self.addrs.iter()
     }
 
-    /// Every main-table route (connected and static), longest prefixes
-    /// first, then by metric.
+    /// Every main-table route (connected and static): longest prefixes
+    /// first (prefixes of one length in no set order), each prefix's routes
+    /// by metric.
     pub fn routes(&self) -> impl Iterator<Item = &Route> + '_ {
         self.main.iter().map(|e| &e.route)
     }
