@@ -16,13 +16,18 @@
 
 use std::fmt;
 
+pub mod dev;
 pub mod frag;
 pub mod hooks;
 pub(crate) mod ipv4;
 pub mod neigh;
+pub mod ns;
+pub(crate) mod percore;
+pub mod ptype;
 pub mod qdisc;
 pub mod reasm;
 pub mod route;
+pub mod skb;
 pub mod snmp;
 
 /// A network device's index in its namespace (Linux `ifindex`).
