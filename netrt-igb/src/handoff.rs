@@ -283,107 +283,120 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     //! The hand-off runs over [`loom_mem::LoomMem`], whose plain dwords are
-    //! loom `UnsafeCell`s: if the protocol let the reader look at a body
-    //! that the writer had not finished (or the writer overwrite a body the
-    //! reader was still reading), loom reports the race. The functions
-    //! under test are the same `publish`/`poll`/`fetch` the driver and the
-    //! model call; only the memory is different.
+    //! loom `UnsafeCell`s: if the protocol let one side read a body (or a
+    //! packet buffer) the other side had not finished writing, or overwrite
+    //! one still being read, loom reports the race. The functions under test
+    //! are the same `publish`/`poll`/`fetch` the driver and the model call;
+    //! the tail register is a loom atomic written the way the driver writes
+    //! it (release fence, then the store: `write_tail`) and read with acquire
+    //! as the device contract requires. Each model runs two laps of one slot
+    //! so that re-posting a reclaimed descriptor is checked too.
     use super::loom_mem::{LoomMem, BASE};
     use super::*;
     use crate::desc::{rx, RxDescRead, RxDescWb, TxDataDesc, TxDesc};
     use crate::loom::atomic::{fence, AtomicU32, Ordering};
     use crate::loom::{thread, Arc};
 
-    /// RX: the driver posts a buffer and moves the tail (release fence +
-    /// relaxed store, like `wmb(); writel()`); the device reads the tail
-    /// with acquire, fetches the buffer address, writes the packet and then
-    /// the write-back. The driver polls and, once DD is seen, must see the
-    /// full body and packet.
+    /// Driver side of a tail write (`driver::ring::write_tail`).
+    fn write_tail(tail: &AtomicU32, v: u32) {
+        fence(Ordering::Release);
+        tail.store(v, Ordering::Relaxed);
+    }
+
+    /// Device side: waits until the tail reaches `v` (acquire).
+    fn wait_tail(tail: &AtomicU32, v: u32) {
+        while tail.load(Ordering::Acquire) < v {
+            thread::yield_now();
+        }
+    }
+
+    fn spin_poll<D: Descriptor>(mem: &LoomMem, done: u32) -> D {
+        loop {
+            if let Some(d) = poll::<D, _>(mem, Iova(BASE), done).unwrap() {
+                return d;
+            }
+            thread::yield_now();
+        }
+    }
+
+    /// RX: post buffer → device fills buffer and writes back (DD last) →
+    /// driver sees DD, reads metadata and packet → re-posts a new buffer →
+    /// device must fetch the new address and fill it.
     #[test]
     fn rx_descriptor_handoff() {
         loom::model(|| {
-            // One descriptor + one dword of "packet buffer" behind it.
-            let mem = Arc::new(LoomMem::new(1, RxDescWb::STATUS_DWORD, 1));
+            // One descriptor + two one-dword packet buffers behind it.
+            let mem = Arc::new(LoomMem::new(1, RxDescWb::STATUS_DWORD, 2));
             let tail = Arc::new(AtomicU32::new(0));
-            let buf = Iova(BASE + 16);
+            let bufs = [BASE + 16, BASE + 20];
 
             let device = {
                 let (mem, tail) = (mem.clone(), tail.clone());
                 thread::spawn(move || {
-                    if tail.load(Ordering::Acquire) == 0 {
-                        return false; // nothing posted yet
+                    for lap in 0..2u32 {
+                        wait_tail(&tail, lap + 1);
+                        let d: RxDescRead = fetch(&*mem, Iova(BASE)).unwrap();
+                        assert_eq!(d.pkt_addr, bufs[lap as usize], "stale descriptor");
+                        mem.write(Iova(d.pkt_addr), &(0xF00D_0000 + lap).to_le_bytes())
+                            .unwrap();
+                        let wb = RxDescWb {
+                            rss: 0x5151_0000 + lap,
+                            status_error: rx::status::DD | rx::status::EOP,
+                            length: 4,
+                            ..Default::default()
+                        };
+                        publish(&*mem, Iova(BASE), &wb).unwrap();
                     }
-                    let d: RxDescRead = fetch(&*mem, Iova(BASE)).unwrap();
-                    mem.write(Iova(d.pkt_addr), &0xCAFE_F00Du32.to_le_bytes())
-                        .unwrap();
-                    let wb = RxDescWb {
-                        rss: 0x5151_5151,
-                        status_error: rx::status::DD | rx::status::EOP,
-                        length: 4,
-                        ..Default::default()
-                    };
-                    publish(&*mem, Iova(BASE), &wb).unwrap();
-                    true
                 })
             };
 
-            publish(&*mem, Iova(BASE), &RxDescRead::new(buf.0)).unwrap();
-            fence(Ordering::Release);
-            tail.store(1, Ordering::Relaxed);
-
-            let seen = poll::<RxDescWb, _>(&*mem, Iova(BASE), rx::status::DD).unwrap();
-            let delivered = device.join().unwrap();
-            if let Some(wb) = seen {
-                assert!(delivered);
-                assert_eq!((wb.rss, wb.length), (0x5151_5151, 4));
+            for lap in 0..2u32 {
+                publish(&*mem, Iova(BASE), &RxDescRead::new(bufs[lap as usize])).unwrap();
+                write_tail(&tail, lap + 1);
+                let wb: RxDescWb = spin_poll(&mem, rx::status::DD);
+                assert_eq!((wb.rss, wb.length), (0x5151_0000 + lap, 4));
                 assert!(wb.eop());
                 let mut pkt = [0u8; 4];
-                mem.read(buf, &mut pkt).unwrap();
-                assert_eq!(u32::from_le_bytes(pkt), 0xCAFE_F00D);
+                mem.read(Iova(bufs[lap as usize]), &mut pkt).unwrap();
+                assert_eq!(u32::from_le_bytes(pkt), 0xF00D_0000 + lap);
             }
-            // After the device finished, DD is always visible.
-            if delivered {
-                let wb = poll::<RxDescWb, _>(&*mem, Iova(BASE), rx::status::DD).unwrap();
-                assert_eq!(wb.map(|w| w.length), Some(4));
-            }
+            device.join().unwrap();
         });
     }
 
-    /// TX: the driver writes a data descriptor and the tail; the device
-    /// fetches it below the tail and writes DD back; the driver reclaims the
-    /// slot only after seeing DD and then re-posts it (a second lap), which
-    /// must not race with the device's earlier reads.
+    /// TX: post a data descriptor → device fetches it and writes DD →
+    /// driver reclaims on DD and re-posts the slot → device must fetch the
+    /// second descriptor, never a mix of the two.
     #[test]
     fn tx_descriptor_handoff() {
         loom::model(|| {
             let mem = Arc::new(LoomMem::new(1, TxDataDesc::STATUS_DWORD, 0));
             let tail = Arc::new(AtomicU32::new(0));
-            let first = TxDataDesc::new(0x1111, 60, tx::cmd::EOP | tx::cmd::RS, 60 << 14);
+            let descs = [
+                TxDataDesc::new(0x1111, 60, tx::cmd::EOP | tx::cmd::RS, 60 << 14),
+                TxDataDesc::new(0x2222, 61, tx::cmd::EOP | tx::cmd::RS, 61 << 14),
+            ];
 
             let device = {
                 let (mem, tail) = (mem.clone(), tail.clone());
                 thread::spawn(move || {
-                    if tail.load(Ordering::Acquire) == 0 {
-                        return None;
+                    for (lap, want) in descs.iter().enumerate() {
+                        wait_tail(&tail, lap as u32 + 1);
+                        let w = fetch_words(&*mem, Iova(BASE), 3).unwrap();
+                        assert_eq!(TxDesc::decode(w), TxDesc::Data(*want));
+                        tx_write_back(&*mem, Iova(BASE)).unwrap();
                     }
-                    let w = fetch_words(&*mem, Iova(BASE), 3).unwrap();
-                    tx_write_back(&*mem, Iova(BASE)).unwrap();
-                    Some(TxDesc::decode(w))
                 })
             };
 
-            publish(&*mem, Iova(BASE), &first).unwrap();
-            fence(Ordering::Release);
-            tail.store(1, Ordering::Relaxed);
-
-            if tx_done(&*mem, Iova(BASE)).unwrap() {
-                // Reclaimed: the slot is ours again; reuse it.
-                let second = TxDataDesc::new(0x2222, 61, tx::cmd::EOP, 61 << 14);
-                publish(&*mem, Iova(BASE), &second).unwrap();
+            for (lap, d) in descs.iter().enumerate() {
+                publish(&*mem, Iova(BASE), d).unwrap();
+                write_tail(&tail, lap as u32 + 1);
+                while !tx_done(&*mem, Iova(BASE)).unwrap() {
+                    thread::yield_now();
+                }
             }
-            if let Some(seen) = device.join().unwrap() {
-                assert_eq!(seen, TxDesc::Data(first));
-            }
+            device.join().unwrap();
         });
     }
 }
