@@ -29,6 +29,7 @@ pub mod reasm;
 pub mod route;
 pub mod skb;
 pub mod snmp;
+pub(crate) mod udp;
 
 /// A network device's index in its namespace (Linux `ifindex`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
