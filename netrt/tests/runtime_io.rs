@@ -86,8 +86,8 @@ fn readiness_is_cleared_on_would_block_and_eventfd_wakes_the_task() {
         assert!(efd >= 0);
         // SAFETY: fresh descriptor owned by nobody else.
         let efd = unsafe { OwnedFd::from_raw_fd(efd) };
-        let reg = Registration::new(efd.as_raw_fd(), Interest::READABLE | Interest::WRITABLE)
-            .unwrap();
+        let reg =
+            Registration::new(efd.as_raw_fd(), Interest::READABLE | Interest::WRITABLE).unwrap();
         // Writable at once (counter far from saturation), not readable.
         let w = reg.writable().await.unwrap();
         assert!(w.ready().is_writable());
@@ -112,10 +112,9 @@ fn readiness_is_cleared_on_would_block_and_eventfd_wakes_the_task() {
             io::ErrorKind::WouldBlock
         );
         reg.clear_readiness(ev);
-        let pending = std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(reg.poll_read_ready(cx).is_pending())
-        })
-        .await;
+        let pending =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(reg.poll_read_ready(cx).is_pending()))
+                .await;
         assert!(pending, "readiness survived clear_readiness");
         t.join().unwrap();
         drop(reg);
@@ -132,25 +131,29 @@ fn registration_errors_come_from_epoll_ctl_and_drop_deregisters() {
             .kind(),
         io::ErrorKind::Other
     );
-    Builder::new().cores(1).build().unwrap().block_on(async move {
-        let reg = Registration::new(r.as_raw_fd(), Interest::READABLE).unwrap();
-        // Same fd twice on one epoll: EEXIST.
-        let e = Registration::new(r.as_raw_fd(), Interest::READABLE).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
-        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
-        drop(reg);
-        // Deregistered on drop: registering again works.
-        let again = Registration::new(r.as_raw_fd(), Interest::READABLE).unwrap();
-        drop(again);
-        // A bad descriptor: EBADF.
-        let e = Registration::new(-1, Interest::READABLE).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EBADF));
-        // A regular file cannot be polled: EPERM.
-        let f = std::fs::File::open("/proc/self/exe").unwrap();
-        let e = Registration::new(f.as_raw_fd(), Interest::READABLE).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EPERM));
-        assert!(Handle::try_current().is_ok());
-    });
+    Builder::new()
+        .cores(1)
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let reg = Registration::new(r.as_raw_fd(), Interest::READABLE).unwrap();
+            // Same fd twice on one epoll: EEXIST.
+            let e = Registration::new(r.as_raw_fd(), Interest::READABLE).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+            assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+            drop(reg);
+            // Deregistered on drop: registering again works.
+            let again = Registration::new(r.as_raw_fd(), Interest::READABLE).unwrap();
+            drop(again);
+            // A bad descriptor: EBADF.
+            let e = Registration::new(-1, Interest::READABLE).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EBADF));
+            // A regular file cannot be polled: EPERM.
+            let f = std::fs::File::open("/proc/self/exe").unwrap();
+            let e = Registration::new(f.as_raw_fd(), Interest::READABLE).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EPERM));
+            assert!(Handle::try_current().is_ok());
+        });
 }
 
 #[test]

@@ -25,8 +25,14 @@ async fn until(mut cond: impl FnMut() -> bool) {
 /// An event in a shared log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ev {
-    Poll { id: usize, budget: usize, core: Option<usize> },
-    Complete { id: usize },
+    Poll {
+        id: usize,
+        budget: usize,
+        core: Option<usize>,
+    },
+    Complete {
+        id: usize,
+    },
     Task,
 }
 
@@ -149,10 +155,8 @@ fn napi_scheduled_from_a_foreign_thread_is_polled_and_completed_once_per_schedul
             })
         };
         device.join().unwrap();
-        until(|| {
-            q.backlog.load(Ordering::SeqCst) == 0 && q.irq_enabled.load(Ordering::SeqCst)
-        })
-        .await;
+        until(|| q.backlog.load(Ordering::SeqCst) == 0 && q.irq_enabled.load(Ordering::SeqCst))
+            .await;
         let polls = count(&log, |e| matches!(e, Ev::Poll { .. }));
         let completes = count(&log, |e| matches!(e, Ev::Complete { .. }));
         assert!(polls > 0);
@@ -315,8 +319,9 @@ fn scheduling_while_scheduled_is_idempotent_and_wakers_schedule() {
         assert_eq!(polls.load(Ordering::SeqCst), 1, "ten schedules, one poll");
         assert!(!h.is_scheduled());
 
-        // A clone of the waker schedules it again.
-        waker.clone().wake();
+        // A clone of the waker, consumed by `wake`, schedules it again.
+        let irq = waker.clone();
+        irq.wake();
         until(|| completes.load(Ordering::SeqCst) == 2).await;
         assert_eq!(polls.load(Ordering::SeqCst), 2);
 

@@ -44,7 +44,10 @@ fn stats(h: &Handle, core: usize) -> CoreStats {
 fn wait_parked(h: &Handle, core: usize) {
     let start = Instant::now();
     while !stats(h, core).parked {
-        assert!(start.elapsed() < Duration::from_secs(5), "core {core} never parked");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "core {core} never parked"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -142,15 +145,14 @@ fn a_busy_polling_core_is_woken_without_syscalls() {
     let h = rt.handle();
     rt.block_on(async move {
         let before = [stats(&h, 0), stats(&h, 1)];
-        let start = Instant::now();
         for i in 0..200 {
             assert_eq!(spawn_on(1, async move { i * 2 }).await.unwrap(), i * 2);
         }
-        assert!(start.elapsed() < Duration::from_secs(2), "test too slow to stay inside the spin window");
-        for core in 0..2 {
+        // Every idle period restarts the 3 s spin window; none is that long.
+        for (core, before) in before.iter().enumerate() {
             let after = stats(&h, core);
             assert_eq!(
-                after.syscall_wakeups, before[core].syscall_wakeups,
+                after.syscall_wakeups, before.syscall_wakeups,
                 "core {core} was spinning"
             );
         }

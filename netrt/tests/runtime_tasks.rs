@@ -18,14 +18,17 @@ fn rt(cores: usize) -> Runtime {
     Builder::new().cores(cores).build().unwrap()
 }
 
+/// `Some(core)` once the guard was dropped, `core` being `current_core()`.
+type DroppedOn = Arc<Mutex<Option<Option<usize>>>>;
+
 /// Sets a flag when dropped, remembering on which core that happened.
 struct DropGuard {
     dropped: Arc<AtomicBool>,
-    core: Arc<Mutex<Option<Option<usize>>>>,
+    core: DroppedOn,
 }
 
 impl DropGuard {
-    fn new() -> (DropGuard, Arc<AtomicBool>, Arc<Mutex<Option<Option<usize>>>>) {
+    fn new() -> (DropGuard, Arc<AtomicBool>, DroppedOn) {
         let dropped = Arc::new(AtomicBool::new(false));
         let core = Arc::new(Mutex::new(None));
         (
@@ -155,7 +158,11 @@ fn abort_cancels_an_idle_task_and_drops_its_future_on_its_core() {
         let err = h.await.unwrap_err();
         assert!(err.is_cancelled(), "{err:?}");
         assert!(dropped.load(Ordering::SeqCst), "future dropped by then");
-        assert_eq!(*where_.lock().unwrap(), Some(Some(1)), "dropped on its core");
+        assert_eq!(
+            *where_.lock().unwrap(),
+            Some(Some(1)),
+            "dropped on its core"
+        );
         assert_eq!(polls.load(Ordering::SeqCst), 1, "never polled after abort");
     });
 }
@@ -175,7 +182,11 @@ fn abort_before_the_first_poll_and_after_completion() {
             yield_now().await;
         }
         h.abort();
-        assert_eq!(h.await.unwrap(), 3, "abort after completion keeps the output");
+        assert_eq!(
+            h.await.unwrap(),
+            3,
+            "abort after completion keeps the output"
+        );
     });
 }
 
@@ -269,6 +280,7 @@ fn wake_from_a_foreign_thread() {
 }
 
 #[test]
+#[allow(clippy::async_yields_async)] // the outer task hands back a handle on purpose
 fn spawn_local_runs_a_non_send_future_on_the_current_core() {
     rt(2).block_on(async {
         // The outer task only creates the !Send state on core 1 and hands
@@ -326,9 +338,10 @@ fn yield_now_lets_the_other_tasks_of_the_core_run() {
 #[test]
 fn spawning_outside_a_runtime_panics_clearly() {
     let err = catch_unwind(|| drop(spawn(async {}))).unwrap_err();
-    let msg = err.downcast_ref::<&str>().map(|s| s.to_string()).unwrap_or_else(|| {
-        err.downcast_ref::<String>().cloned().unwrap_or_default()
-    });
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| err.downcast_ref::<String>().cloned().unwrap_or_default());
     assert!(msg.contains("outside of a netrt runtime"), "{msg}");
     assert!(catch_unwind(|| drop(spawn_local(async {}))).is_err());
     assert!(catch_unwind(|| drop(spawn_on(0, async {}))).is_err());
@@ -496,7 +509,10 @@ fn a_panic_of_the_main_future_is_re_raised_after_shutdown() {
     }));
     let payload = r.unwrap_err();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"main failed"));
-    assert!(dropped.load(Ordering::SeqCst), "shutdown ran before the re-raise");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "shutdown ran before the re-raise"
+    );
 }
 
 #[test]

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::io::{IoDriver, DOORBELL_TOKEN};
+use super::io::IoDriver;
 use super::napi::{AfterPoll, NapiShared, ROUND_BUDGET, ROUND_TIME, WEIGHT};
 use super::shared::{Counters, Msg, Remote, Shared};
 use super::slab::Slab;
@@ -121,7 +121,7 @@ impl Core {
             busy |= self.poll_napi();
             busy |= self.fire_timers();
             busy |= self.run_tasks();
-            if iteration % IO_POLL_INTERVAL == 0 && self.io.has_registrations() {
+            if iteration.is_multiple_of(IO_POLL_INTERVAL) && self.io.has_registrations() {
                 busy |= self.poll_io(Some(Duration::ZERO)) > 0;
             }
             if !busy && !done() {
@@ -287,9 +287,14 @@ impl Core {
                 return true;
             }
             i = i.wrapping_add(1);
-            if i % SPIN_CHECK_EVERY == 0 {
+            if i.is_multiple_of(SPIN_CHECK_EVERY) {
                 let now = Instant::now();
-                if self.timers.borrow().next_deadline().is_some_and(|d| d <= now) {
+                if self
+                    .timers
+                    .borrow()
+                    .next_deadline()
+                    .is_some_and(|d| d <= now)
+                {
                     return true;
                 }
                 if self.io.has_registrations() && self.poll_io(Some(Duration::ZERO)) > 0 {
@@ -313,9 +318,8 @@ impl Core {
             Ok(0) | Err(_) => return 0,
             Ok(_) => {}
         }
-        if events.iter().any(|ev| ev.u64 == DOORBELL_TOKEN) {
-            self.remote().doorbell.drain();
-        }
+        // The doorbell (edge-triggered, see `EventFd::ring`) needs no
+        // handling: waking up was its whole job.
         let mut wakers = self.wakers.take();
         let n = self.io.dispatch(&events, &mut wakers);
         drop(events);

@@ -240,10 +240,12 @@ impl ScheduledIo {
         loop {
             let tick = (cur >> TICK_SHIFT).wrapping_add(1);
             let new = (tick << TICK_SHIFT) | (cur & !(usize::MAX << TICK_SHIFT)) | ready.0 as usize;
-            match self
-                .readiness
-                .compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.readiness.compare_exchange_weak(
+                cur,
+                new,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => break,
                 Err(actual) => cur = actual,
             }
@@ -334,7 +336,11 @@ pub(crate) const DOORBELL_TOKEN: u64 = u64::MAX;
 impl IoDriver {
     pub(crate) fn new(doorbell: RawFd) -> io::Result<IoDriver> {
         let epoll = Epoll::new()?;
-        epoll.add(doorbell, libc::EPOLLIN as u32, DOORBELL_TOKEN)?;
+        epoll.add(
+            doorbell,
+            (libc::EPOLLIN | libc::EPOLLET) as u32,
+            DOORBELL_TOKEN,
+        )?;
         Ok(IoDriver {
             epoll,
             entries: Mutex::new(Entries {

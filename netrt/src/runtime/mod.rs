@@ -39,8 +39,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-pub use self::context::{current_core, EnterGuard};
 pub(crate) use self::context::with_timers;
+pub use self::context::{current_core, EnterGuard};
 pub use self::task::{spawn, spawn_local, spawn_on, yield_now, JoinError, JoinHandle};
 
 use self::core::{Core, CoreParts};

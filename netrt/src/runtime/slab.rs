@@ -81,10 +81,13 @@ impl<T> Slab<T> {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> + '_ {
-        self.entries.iter().enumerate().filter_map(|(k, e)| match e {
-            Entry::Occupied(v) => Some((k, v)),
-            Entry::Vacant { .. } => None,
-        })
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(k, e)| match e {
+                Entry::Occupied(v) => Some((k, v)),
+                Entry::Vacant { .. } => None,
+            })
     }
 }
 

@@ -109,23 +109,36 @@ impl EventFd {
         self.fd.as_raw_fd()
     }
 
-    /// Rings the doorbell. Cannot block (the counter would need 2^64-2
-    /// unread rings to saturate).
+    /// Rings the doorbell. The counter is registered edge-triggered and
+    /// never read on the wake path (each write is a new edge), so a wake
+    /// costs this one system call. Cannot block: should the counter ever
+    /// saturate (2^64-2 unread rings), it is reset and rung again.
     pub(crate) fn ring(&self) {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a live local; the fd is owned by self.
-        // The result is ignored on purpose: the only possible failure is
-        // EAGAIN on a saturated counter, which is already readable.
-        let _ = unsafe {
+        let n = unsafe {
             libc::write(
                 self.fd.as_raw_fd(),
                 (&one as *const u64).cast(),
                 std::mem::size_of::<u64>(),
             )
         };
+        if n < 0 {
+            // EAGAIN: saturated. Anything else cannot happen on a valid
+            // eventfd with an 8-byte buffer.
+            self.drain();
+            // SAFETY: as above.
+            let _ = unsafe {
+                libc::write(
+                    self.fd.as_raw_fd(),
+                    (&one as *const u64).cast(),
+                    std::mem::size_of::<u64>(),
+                )
+            };
+        }
     }
 
-    /// Resets the counter so the doorbell can fire again.
+    /// Resets the counter.
     pub(crate) fn drain(&self) {
         let mut buf: u64 = 0;
         // SAFETY: reads at most 8 bytes into a live local; the fd is owned by
