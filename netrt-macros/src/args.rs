@@ -199,10 +199,13 @@ fn crate_path(value: Expr) -> syn::Result<Path> {
     match value {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
-        }) => s.parse::<Path>().map_err(|e| {
+        }) => s.parse::<Path>().map_err(|_| {
             syn::Error::new(
                 s.span(),
-                format!("`crate` must name a path, as in `crate = \"netrt\"`: {e}"),
+                format!(
+                    "`crate` must be a path, as in `crate = \"netrt\"`; `{}` is not one",
+                    s.value()
+                ),
             )
         }),
         other => Err(syn::Error::new_spanned(
@@ -326,7 +329,10 @@ mod tests {
             err(quote!(crate = netrt)),
             "`crate` takes a string literal, as in `crate = \"netrt\"`"
         );
-        assert!(err(quote!(crate = "not a path")).starts_with("`crate` must name a path"));
+        assert_eq!(
+            err(quote!(crate = "not a path")),
+            "`crate` must be a path, as in `crate = \"netrt\"`; `not a path` is not one"
+        );
         assert_eq!(
             err(quote!(crate)),
             "`crate` needs a value, as in `crate = \"netrt\"`"

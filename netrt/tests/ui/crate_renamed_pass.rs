@@ -3,5 +3,5 @@ use netrt as renamed;
 
 #[renamed::main(crate = "renamed")]
 async fn main() {
-    assert_eq!(async { "renamed" }.await, "renamed");
+    assert_eq!(renamed::current_core(), Some(0));
 }

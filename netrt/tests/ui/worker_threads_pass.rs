@@ -1,5 +1,5 @@
 // `worker_threads` is an alias of `cores`, for those coming from tokio.
 #[netrt::main(worker_threads = 1)]
 async fn main() {
-    assert_eq!(async { 1 }.await, 1);
+    assert_eq!(netrt::runtime::Handle::current().cores(), 1);
 }
