@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::loom::atomic::{AtomicU32 as LoomU32, Ordering as LoomOrdering};
 use crate::regs::{eitr, gpie};
 
 /// `EICR` has 32 bits; the 82576 uses 25 MSI-X vectors.
@@ -82,12 +83,103 @@ impl Timer {
     }
 }
 
+/// `EICR`, `EIMS`, `EIAC`, `EIAM` and `GPIE`: the lock-free heart of
+/// interrupt delivery, shared by every thread that raises causes and the
+/// driver that masks and unmasks.
+///
+/// The guarantee (checked by the loom models below): a cause that is set
+/// while its vector is unmasked, or unmasked while set, is claimed by
+/// exactly one firing when auto-mask is on, and by at least one otherwise.
+/// Raising (set cause, then read mask) and unmasking (set mask, then read
+/// cause) form the store-buffer pattern, where plain loads may both see
+/// the old value and lose the interrupt. So every access on that path is
+/// a read-modify-write (`AcqRel`): RMWs on one location read the latest
+/// value in its modification order, and whichever side comes second
+/// synchronises with the first and sees its store. That costs a few locked
+/// instructions per burst (raises are per burst), not per frame.
+pub(crate) struct Causes {
+    eicr: LoomU32,
+    eims: LoomU32,
+    eiac: LoomU32,
+    eiam: LoomU32,
+    gpie: LoomU32,
+}
+
+impl Causes {
+    pub fn new() -> Self {
+        Causes {
+            eicr: LoomU32::new(0),
+            eims: LoomU32::new(0),
+            eiac: LoomU32::new(0),
+            eiam: LoomU32::new(0),
+            gpie: LoomU32::new(0),
+        }
+    }
+
+    fn reset(&self) {
+        for r in [&self.eicr, &self.eims, &self.eiac, &self.eiam, &self.gpie] {
+            r.store(0, LoomOrdering::Release);
+        }
+    }
+
+    /// Sets cause bits.
+    #[inline]
+    pub fn set(&self, bits: u32) {
+        self.eicr.fetch_or(bits, LoomOrdering::AcqRel);
+    }
+
+    /// The bits of `candidates` that are pending and unmasked (read with
+    /// RMWs; see the type's documentation).
+    #[inline]
+    pub fn pending(&self, candidates: u32) -> u32 {
+        candidates
+            & self.eicr.fetch_or(0, LoomOrdering::AcqRel)
+            & self.eims.fetch_or(0, LoomOrdering::AcqRel)
+    }
+
+    /// Takes the right to fire vector bit `bit`: applies auto-mask (false
+    /// when another thread masked it first) and auto-clear.
+    pub fn claim(&self, bit: u32) -> bool {
+        if self.gpie.load(LoomOrdering::Relaxed) & gpie::EIAME != 0
+            && self.eiam.load(LoomOrdering::Relaxed) & bit != 0
+            && self.eims.fetch_and(!bit, LoomOrdering::AcqRel) & bit == 0
+        {
+            return false;
+        }
+        let clear = self.eiac.load(LoomOrdering::Relaxed) & bit;
+        if clear != 0 {
+            self.eicr.fetch_and(!clear, LoomOrdering::AcqRel);
+        }
+        true
+    }
+
+    pub fn unmask(&self, bits: u32) {
+        self.eims.fetch_or(bits, LoomOrdering::AcqRel);
+    }
+
+    pub fn mask(&self, bits: u32) {
+        self.eims.fetch_and(!bits, LoomOrdering::AcqRel);
+    }
+
+    pub fn take_eicr(&self) -> u32 {
+        self.eicr.swap(0, LoomOrdering::AcqRel)
+    }
+
+    pub fn clear_eicr(&self, bits: u32) {
+        self.eicr.fetch_and(!bits, LoomOrdering::AcqRel);
+    }
+
+    pub fn eims(&self) -> u32 {
+        self.eims.load(LoomOrdering::Acquire)
+    }
+
+    pub fn gpie(&self) -> u32 {
+        self.gpie.load(LoomOrdering::Acquire)
+    }
+}
+
 pub(crate) struct Interrupts {
-    eicr: AtomicU32,
-    eims: AtomicU32,
-    eiac: AtomicU32,
-    eiam: AtomicU32,
-    gpie: AtomicU32,
+    causes: Causes,
     /// Vectors whose firing was deferred by throttling.
     deferred: AtomicU32,
     vectors: Box<[Vector]>,
@@ -99,11 +191,7 @@ pub(crate) struct Interrupts {
 impl Interrupts {
     pub fn new() -> Arc<Self> {
         Arc::new_cyclic(|me| Interrupts {
-            eicr: AtomicU32::new(0),
-            eims: AtomicU32::new(0),
-            eiac: AtomicU32::new(0),
-            eiam: AtomicU32::new(0),
-            gpie: AtomicU32::new(0),
+            causes: Causes::new(),
             deferred: AtomicU32::new(0),
             vectors: (0..VECTORS).map(|_| Vector::default()).collect(),
             epoch: Instant::now(),
@@ -114,16 +202,8 @@ impl Interrupts {
 
     /// Register state back to power-on values (wakers and the timer stay).
     pub fn reset(&self) {
-        for r in [
-            &self.eicr,
-            &self.eims,
-            &self.eiac,
-            &self.eiam,
-            &self.gpie,
-            &self.deferred,
-        ] {
-            r.store(0, Ordering::Release);
-        }
+        self.causes.reset();
+        self.deferred.store(0, Ordering::Release);
         for v in self.vectors.iter() {
             v.eitr.store(0, Ordering::Relaxed);
             v.interval_ns.store(0, Ordering::Relaxed);
@@ -131,7 +211,7 @@ impl Interrupts {
     }
 
     pub fn msix_mode(&self) -> bool {
-        self.gpie.load(Ordering::Relaxed) & gpie::MSIX_MODE != 0
+        self.causes.gpie() & gpie::MSIX_MODE != 0
     }
 
     fn now_ns(&self) -> u64 {
@@ -144,19 +224,14 @@ impl Interrupts {
         if bits == 0 {
             return;
         }
-        // Skip the read-modify-write when the causes are already pending
-        // (a masked vector under load): a load is cheap on a shared line.
-        if self.eicr.load(Ordering::Relaxed) & bits != bits {
-            self.eicr.fetch_or(bits, Ordering::AcqRel);
-        }
+        self.causes.set(bits);
         self.signal(bits);
     }
 
     /// Fires every vector in `candidates` that has a pending, unmasked
     /// cause.
     fn signal(&self, candidates: u32) {
-        let mut pending =
-            candidates & self.eicr.load(Ordering::Acquire) & self.eims.load(Ordering::Acquire);
+        let mut pending = self.causes.pending(candidates);
         while pending != 0 {
             let v = pending.trailing_zeros();
             pending &= pending - 1;
@@ -187,16 +262,9 @@ impl Interrupts {
                 return;
             }
         }
-        if self.gpie.load(Ordering::Relaxed) & gpie::EIAME != 0
-            && self.eiam.load(Ordering::Relaxed) & bit != 0
-            && self.eims.fetch_and(!bit, Ordering::AcqRel) & bit == 0
-        {
+        if !self.causes.claim(bit) {
             // Another thread fired (and masked) it first.
             return;
-        }
-        let clear = self.eiac.load(Ordering::Relaxed) & bit;
-        if clear != 0 {
-            self.eicr.fetch_and(!clear, Ordering::AcqRel);
         }
         if interval != 0 {
             vec.last_fire_ns.store(now, Ordering::Relaxed);
@@ -247,12 +315,12 @@ impl Interrupts {
 
     /// `EICR` read: returns and clears the causes.
     pub fn read_eicr(&self) -> u32 {
-        self.eicr.swap(0, Ordering::AcqRel)
+        self.causes.take_eicr()
     }
 
     /// `EICR` write: write 1 to clear.
     pub fn write_eicr(&self, value: u32) {
-        self.eicr.fetch_and(!value, Ordering::AcqRel);
+        self.causes.clear_eicr(value);
     }
 
     /// `EICS` write: raise causes by software.
@@ -262,36 +330,36 @@ impl Interrupts {
 
     /// `EIMS` write: unmask, firing causes that were pending.
     pub fn write_eims(&self, value: u32) {
-        self.eims.fetch_or(value, Ordering::AcqRel);
+        self.causes.unmask(value);
         self.signal(value);
     }
 
     /// `EIMC` write: mask.
     pub fn write_eimc(&self, value: u32) {
-        self.eims.fetch_and(!value, Ordering::AcqRel);
+        self.causes.mask(value);
     }
 
     pub fn eims(&self) -> u32 {
-        self.eims.load(Ordering::Acquire)
+        self.causes.eims()
     }
 
     pub fn set_eiac(&self, v: u32) {
-        self.eiac.store(v, Ordering::Release);
+        self.causes.eiac.store(v, LoomOrdering::Release);
     }
     pub fn eiac(&self) -> u32 {
-        self.eiac.load(Ordering::Acquire)
+        self.causes.eiac.load(LoomOrdering::Acquire)
     }
     pub fn set_eiam(&self, v: u32) {
-        self.eiam.store(v, Ordering::Release);
+        self.causes.eiam.store(v, LoomOrdering::Release);
     }
     pub fn eiam(&self) -> u32 {
-        self.eiam.load(Ordering::Acquire)
+        self.causes.eiam.load(LoomOrdering::Acquire)
     }
     pub fn set_gpie(&self, v: u32) {
-        self.gpie.store(v, Ordering::Release);
+        self.causes.gpie.store(v, LoomOrdering::Release);
     }
     pub fn gpie(&self) -> u32 {
-        self.gpie.load(Ordering::Acquire)
+        self.causes.gpie()
     }
 
     /// `EITR(v)` write: the throttling interval (bits 14:2, in µs).
@@ -333,5 +401,78 @@ impl Drop for Interrupts {
             t.state.lock().shutdown = true;
             t.wake.notify_one();
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::loom::atomic::AtomicUsize;
+    use crate::loom::{thread, Arc};
+
+    /// What a raising thread and the unmasking driver both do after their
+    /// store: look for pending, unmasked causes and claim them.
+    fn signal(c: &Causes, fired: &AtomicUsize) {
+        if c.pending(1) & 1 != 0 && c.claim(1) {
+            fired.fetch_add(1, LoomOrdering::SeqCst);
+        }
+    }
+
+    fn causes(auto_mask: bool) -> Causes {
+        let c = Causes::new();
+        let g = gpie::MSIX_MODE | if auto_mask { gpie::EIAME } else { 0 };
+        c.gpie.store(g, LoomOrdering::SeqCst);
+        c.eiac.store(1, LoomOrdering::SeqCst);
+        c.eiam.store(1, LoomOrdering::SeqCst);
+        c
+    }
+
+    /// Two device threads raise the cause while the driver unmasks: with
+    /// auto-mask the vector fires exactly once, and ends masked.
+    #[test]
+    fn unmask_racing_two_raisers_fires_exactly_once() {
+        loom::model(|| {
+            let c = Arc::new(causes(true));
+            let fired = Arc::new(AtomicUsize::new(0));
+            let raisers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (c, fired) = (c.clone(), fired.clone());
+                    thread::spawn(move || {
+                        c.set(1);
+                        signal(&c, &fired);
+                    })
+                })
+                .collect();
+            c.unmask(1);
+            signal(&c, &fired);
+            for r in raisers {
+                r.join().unwrap();
+            }
+            assert_eq!(fired.load(LoomOrdering::SeqCst), 1);
+            assert_eq!(c.eims() & 1, 0, "auto-masked after firing");
+        });
+    }
+
+    /// Without auto-mask a raise racing the unmask is never lost: it fires
+    /// at least once, and the cause never stays pending on an unmasked
+    /// vector without a firing.
+    #[test]
+    fn unmask_racing_raise_is_never_lost() {
+        loom::model(|| {
+            let c = Arc::new(causes(false));
+            let fired = Arc::new(AtomicUsize::new(0));
+            let raiser = {
+                let (c, fired) = (c.clone(), fired.clone());
+                thread::spawn(move || {
+                    c.set(1);
+                    signal(&c, &fired);
+                })
+            };
+            c.unmask(1);
+            signal(&c, &fired);
+            raiser.join().unwrap();
+            let n = fired.load(LoomOrdering::SeqCst);
+            assert!((1..=2).contains(&n), "fired {n} times");
+        });
     }
 }
