@@ -255,3 +255,59 @@ fn impairments_show_exactly_as_counted() {
     }
     assert!(late > 0 && late <= s.reordered, "late {late}, {s:?}");
 }
+
+/// TSO through the driver, the device and the cable: on a perfect cable the
+/// checksums travel as metadata; on a cable that may damage frames (here
+/// with a vanishing corruption rate) the device computes them for real.
+#[test]
+fn tso_through_driver_and_cable() {
+    for carries in [true, false] {
+        let corrupt = if carries { 0.0 } else { 1e-12 };
+        let imp = Impairments {
+            corrupt_percent: corrupt,
+            ..Impairments::NONE
+        };
+        let cfg = PairConfig {
+            cable: CableConfig::symmetric(imp, 7),
+            ..Default::default()
+        };
+        let (mut a, mut b) = EmulatedPort::pair_with_cable(&cfg).unwrap();
+        let mac_b = b.model().config().mac;
+        let (mut va, mut vb) = (a.take_vectors().remove(0), b.take_vectors().remove(0));
+        let payload = pattern(20_000, 77);
+        let spec = FrameSpec {
+            dst_mac: mac_b,
+            tcp_flags: 0x18,
+            seq: 5000,
+            ..Default::default()
+        };
+        let frame = build(&spec, &payload, Csum::SeededNoLen);
+        let parts = [&frame[..54], &frame[54..]];
+        let g = Gather {
+            parts: &parts,
+            offload: Some(TxOffload::tso(L3Type::Ipv4, 14, 20, 20, 1448)),
+        };
+        assert_eq!(va.tx_burst(&[g]), 1);
+        let mut segs = Vec::new();
+        while vb.poll(64, |rx| {
+            let c = rx.checksum();
+            assert_eq!((c.ip, c.l4), (CsumState::Good, CsumState::Good));
+            segs.push(rx.as_slice().unwrap().to_vec());
+        }) > 0
+        {}
+        assert_eq!(segs.len(), 20_000usize.div_ceil(1448), "carries={carries}");
+        let mut joined = Vec::new();
+        for (i, s) in segs.iter().enumerate() {
+            let seq = u32::from_be_bytes(s[38..42].try_into().unwrap());
+            assert_eq!(seq, 5000 + (i * 1448) as u32);
+            assert!(ip_csum_ok(s));
+            // Real checksums unless the cable carried the offload.
+            assert_eq!(l4_csum_ok(s), !carries, "segment {i}, carries={carries}");
+            let last = i + 1 == segs.len();
+            assert_eq!(s[47] & 0x08 != 0, last, "PSH on the last segment only");
+            joined.extend_from_slice(&s[54..]);
+        }
+        assert_eq!(joined, payload);
+        assert_eq!(a.port().stats().hw.gptc, segs.len() as u64);
+    }
+}
