@@ -1,10 +1,10 @@
 //! An in-process Ethernet cable between two ports.
 //!
-//! Each direction delivers a transmitted frame straight into the peer port
-//! on the transmitting thread (the TX work of the emulated device runs on
-//! its tail-register write, so a frame goes from the sender's TX ring to
-//! the receiver's RX ring in one call chain, copied once). Impairments, if
-//! configured, sit in between:
+//! Each direction delivers transmitted frames straight into the peer port
+//! on the transmitting thread: the TX work of the emulated device runs on
+//! its tail-register write, so a burst goes from the sender's TX buffers
+//! (through the sender's staging burst) into the receiver's RX buffers in
+//! one call chain. Impairments, if configured, sit in between:
 //!
 //! 1. random stage (loss, duplication, corruption, reordering), taken under
 //!    a per-direction lock because it owns the generator and held frames;

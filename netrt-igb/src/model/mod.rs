@@ -11,8 +11,24 @@
 //!
 //! Concurrency: registers are atomics; the TX engine takes its queue's
 //! lock (uncontended: one driver thread per queue); the RX path takes the
-//! target RX queue's lock only to write the ring. No lock is shared by all
-//! queues on the data path.
+//! target RX queue's lock only to write the ring, once per run of frames
+//! for that queue. No lock is shared by all queues on the data path. Ring
+//! base, length and buffer size are latched when a queue is enabled
+//! (`RXDCTL`/`TXDCTL.ENABLE`), as the datasheet requires them to be set
+//! before.
+//!
+//! Transmit checksum offload follows the hardware convention: the
+//! driver/stack seeds the L4 checksum field with the
+//! pseudo-header sum — including the L4 length for plain checksum offload,
+//! without it for TSO (linux: `igb_tso`) — and the device folds in the rest.
+//! On a link that carries checksum metadata the device leaves the seed in
+//! place and the frame travels as `CHECKSUM_PARTIAL`; the receiving device
+//! reports it verified.
+//!
+//! Interrupt throttling (`EITR`): a vector fires at most once per interval;
+//! a firing due inside the interval is deferred to its end by a timer
+//! thread (one per device, started by the first non-zero `EITR` write,
+//! parked otherwise) unless a later cause fires it first.
 //!
 //! Not modelled: VLAN insertion/stripping (frames pass untagged and
 //! unstripped), header split, SCTP CRC offload, IPv6 RSS, VMDq, flow
