@@ -261,6 +261,13 @@ impl Hooks {
         }
     }
 
+    /// Whether any hook is registered at `point`: one load, for a caller
+    /// that skips finding its core's reader when there is nothing to run.
+    #[inline]
+    pub fn is_active(&self, point: HookPoint) -> bool {
+        self.shared.active.load(Ordering::Acquire) & point.bit() != 0
+    }
+
     /// Hooks registered at `point` (control path: takes the writer lock).
     pub fn count(&self, point: HookPoint) -> usize {
         self.shared.table.load().points[point.index()].len()

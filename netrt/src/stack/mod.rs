@@ -16,9 +16,11 @@
 
 use std::fmt;
 
+pub mod arp;
 pub mod dev;
 pub mod frag;
 pub mod hooks;
+pub mod icmp;
 pub(crate) mod ipv4;
 pub mod neigh;
 pub mod ns;

@@ -11,30 +11,36 @@
 //! counters. The mutexes guard the slow paths only: ARP resolution and
 //! timers, reassembly, ICMP errors.
 
-// Until the data path that uses it lands (same issue, next commits).
-#![allow(dead_code)]
+pub(crate) mod forward;
+pub(crate) mod input;
+pub(crate) mod output;
+pub(crate) mod timer;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::arp::ArpCounters;
+use super::icmp::Pings;
 use super::neigh::{NeighConfig, NeighTable};
+use super::ns::NsInner;
 use super::reasm::{ReasmConfig, Reassembler};
+use super::skb::PacketBuf;
 use super::IfIndex;
-use crate::loom::Arc;
 use crate::sync::snapshot::Snapshot;
 use crate::wire::EthernetAddress;
 
+pub(crate) use input::rcv;
+pub use output::OutParams;
+pub(crate) use output::{output, route_mtu, select_source};
+
 /// TTL of locally generated datagrams (Linux `ip_default_ttl`).
 pub const DEFAULT_TTL: u8 = 64;
-
-/// What waits in a neighbour's queue while it is resolved.
-/// (Switches to the stack's packet buffer once that type exists.)
-pub(crate) type Pending = Vec<u8>;
 
 /// The per-namespace IPv4/ARP/ICMP state. See the [module docs](self).
 pub(crate) struct IpState {
@@ -45,8 +51,9 @@ pub(crate) struct IpState {
     pub(crate) default_ttl: AtomicU8,
     /// The neighbour tables (slow path: resolution, ARP input, timers).
     pub(crate) neigh: Mutex<NeighTables>,
-    /// Usable link addresses, published from `neigh` after every change:
-    /// the per-packet path reads this, never the mutex.
+    /// Usable link addresses, published from `neigh` after every change
+    /// (always under its lock, so the two agree): the per-packet path
+    /// reads this through its core's reader, never the mutex.
     pub(crate) neigh_cache: Arc<Snapshot<NeighCache>>,
     /// Datagrams being reassembled (fragments are not the steady path).
     pub(crate) reasm: Mutex<Reassembler>,
@@ -54,6 +61,15 @@ pub(crate) struct IpState {
     pub(crate) idents: IdentGenerator,
     /// Rate limit on outgoing ICMP errors.
     pub(crate) icmp_limit: Mutex<TokenBucket>,
+    /// Echo requests waiting for their reply.
+    pub(crate) pings: Pings,
+    /// ARP counters.
+    pub(crate) arp_stats: ArpCounters,
+    /// The neighbour/reassembly timer task's state.
+    pub(crate) timer: Arc<timer::TimerState>,
+    /// The namespace this state belongs to, for the timer task (which
+    /// must not keep the namespace alive). Set by [`attach`].
+    pub(crate) this: OnceLock<Weak<NsInner>>,
 }
 
 impl IpState {
@@ -67,6 +83,10 @@ impl IpState {
             reasm: Mutex::new(Reassembler::new(ReasmConfig::default())),
             idents: IdentGenerator::new(),
             icmp_limit: Mutex::new(TokenBucket::icmp_default()),
+            pings: Pings::default(),
+            arp_stats: ArpCounters::default(),
+            timer: Arc::new(timer::TimerState::default()),
+            this: OnceLock::new(),
         }
     }
 
@@ -89,6 +109,14 @@ impl Default for IpState {
     }
 }
 
+impl Drop for IpState {
+    fn drop(&mut self) {
+        // The namespace is going: let its timer task see that now rather
+        // than at its next deadline.
+        self.timer.shutdown();
+    }
+}
+
 impl std::fmt::Debug for IpState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IpState")
@@ -98,11 +126,19 @@ impl std::fmt::Debug for IpState {
     }
 }
 
+/// Tells the IPv4 state which namespace it belongs to, so timers can run
+/// (the timer task holds a `Weak`). Idempotent; called when an address is
+/// added ([`arp::announce`](super::arp::announce)) and by the public
+/// entry points that hold the namespace.
+pub(crate) fn attach(ns: &Arc<NsInner>) {
+    let _ = ns.ip.this.set(Arc::downgrade(ns));
+}
+
 /// One neighbour table per device (Linux keeps one `arp_tbl` keyed by
 /// device and address; the pure table here is per device).
 pub(crate) struct NeighTables {
     config: NeighConfig,
-    pub(crate) by_dev: HashMap<IfIndex, NeighTable<Pending>>,
+    pub(crate) by_dev: HashMap<IfIndex, NeighTable<PacketBuf>>,
 }
 
 impl NeighTables {
@@ -114,7 +150,7 @@ impl NeighTables {
     }
 
     /// The table of `dev`, created on first use.
-    pub(crate) fn table(&mut self, dev: IfIndex) -> &mut NeighTable<Pending> {
+    pub(crate) fn table(&mut self, dev: IfIndex) -> &mut NeighTable<PacketBuf> {
         let config = self.config;
         self.by_dev
             .entry(dev)
