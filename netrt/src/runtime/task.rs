@@ -220,6 +220,8 @@ where
              inside Runtime::block_on, or use Handle::spawn / Handle::enter"
         );
     };
+    // The task inherits the spawner's namespace, if it runs in one.
+    let future = crate::stack::ns::inherit(future);
     // SAFETY: `F` is `Send + 'static`.
     unsafe { spawn_task(shared, core, future) }
 }
@@ -240,6 +242,7 @@ where
     else {
         panic!("netrt::spawn_local called from a thread that is not a netrt runtime core");
     };
+    let future = crate::stack::ns::inherit(future);
     // SAFETY: we are on `core`, and `F` is 'static.
     unsafe { spawn_task(shared, core, future) }
 }
@@ -265,6 +268,7 @@ where
         core < cores,
         "netrt::spawn_on: core {core} out of range, the runtime has {cores} cores"
     );
+    let future = crate::stack::ns::inherit(future);
     // SAFETY: `F` is `Send + 'static`.
     unsafe { spawn_task(shared, core, future) }
 }

@@ -23,6 +23,7 @@ pub mod hooks;
 pub mod icmp;
 pub(crate) mod ipv4;
 pub mod neigh;
+pub mod netif;
 pub mod ns;
 pub(crate) mod percore;
 pub mod ptype;
@@ -31,6 +32,7 @@ pub mod reasm;
 pub mod route;
 pub mod skb;
 pub mod snmp;
+pub mod topology;
 pub(crate) mod udp;
 
 /// A network device's index in its namespace (Linux `ifindex`).

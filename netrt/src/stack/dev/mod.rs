@@ -6,9 +6,12 @@
 //! call [`netif::receive`](super::netif::receive)); transmit enters through
 //! [`NetDevice::xmit`] (linux: `dev_queue_xmit` → `ndo_start_xmit`).
 
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+pub mod igb;
+pub mod loopback;
 
+use std::fmt;
+
+use super::percore::PerCoreCounters;
 use super::skb::PacketBuf;
 use super::IfIndex;
 use crate::wire::EthernetAddress;
@@ -78,6 +81,11 @@ pub trait NetDevice: Send + Sync + 'static {
     fn promiscuous(&self) -> bool {
         false
     }
+    /// Whether received frames are spread over cores by their RSS hash
+    /// (Receive Packet Steering, linux: `rps_cpus`).
+    fn rps_enabled(&self) -> bool {
+        false
+    }
 }
 
 impl fmt::Debug for dyn NetDevice {
@@ -91,24 +99,9 @@ impl fmt::Debug for dyn NetDevice {
     }
 }
 
-/// Per-core device counters: each core adds to its own cache-line-aligned
-/// block with a plain load+store (like [`Snmp`](super::snmp::Snmp)), a
-/// reader sums the blocks. Core indexes beyond the table (a thread that is
-/// not a runtime core) share the last block.
-pub(crate) struct DevCounters {
-    cores: Box<[CoreDevCounters]>,
-}
-
-#[repr(align(128))]
+/// Per-core device counters, summed into [`DevStats`] on read.
 #[derive(Default)]
-struct CoreDevCounters {
-    rx_packets: AtomicU64,
-    rx_bytes: AtomicU64,
-    rx_dropped: AtomicU64,
-    tx_packets: AtomicU64,
-    tx_bytes: AtomicU64,
-    tx_dropped: AtomicU64,
-}
+pub(crate) struct DevCounters(PerCoreCounters<6>);
 
 /// Which counter of [`DevCounters`] to bump.
 #[derive(Clone, Copy, Debug)]
@@ -122,48 +115,37 @@ pub(crate) enum DevCounter {
 }
 
 impl DevCounters {
-    /// Counters for `cores` cores, plus one block for foreign threads.
-    pub(crate) fn new(cores: usize) -> DevCounters {
-        DevCounters {
-            cores: (0..cores + 1).map(|_| CoreDevCounters::default()).collect(),
-        }
-    }
-
     /// Adds `n` to `counter` in the calling core's block.
     #[inline]
     pub(crate) fn add(&self, counter: DevCounter, n: u64) {
-        let core = crate::runtime::current_core().unwrap_or(usize::MAX);
-        let block = &self.cores[core.min(self.cores.len() - 1)];
-        let cell = match counter {
-            DevCounter::RxPackets => &block.rx_packets,
-            DevCounter::RxBytes => &block.rx_bytes,
-            DevCounter::RxDropped => &block.rx_dropped,
-            DevCounter::TxPackets => &block.tx_packets,
-            DevCounter::TxBytes => &block.tx_bytes,
-            DevCounter::TxDropped => &block.tx_dropped,
-        };
-        // The last block is shared by foreign threads, which may race:
-        // use an RMW there, a plain load+store on a core's own block.
-        if core >= self.cores.len() - 1 {
-            cell.fetch_add(n, Ordering::Relaxed);
-        } else {
-            cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
-        }
+        self.0.add(counter as usize, n);
+    }
+
+    /// Counts one frame of `len` bytes as received.
+    #[inline]
+    pub(crate) fn rx(&self, len: usize) {
+        self.add(DevCounter::RxPackets, 1);
+        self.add(DevCounter::RxBytes, len as u64);
+    }
+
+    /// Counts one frame of `len` bytes as sent.
+    #[inline]
+    pub(crate) fn tx(&self, len: usize) {
+        self.add(DevCounter::TxPackets, 1);
+        self.add(DevCounter::TxBytes, len as u64);
     }
 
     /// The sums over all cores.
     pub(crate) fn snapshot(&self) -> DevStats {
-        let mut s = DevStats::default();
-        for c in self.cores.iter() {
-            let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-            s.rx_packets += get(&c.rx_packets);
-            s.rx_bytes += get(&c.rx_bytes);
-            s.rx_dropped += get(&c.rx_dropped);
-            s.tx_packets += get(&c.tx_packets);
-            s.tx_bytes += get(&c.tx_bytes);
-            s.tx_dropped += get(&c.tx_dropped);
+        let g = |c: DevCounter| self.0.get(c as usize);
+        DevStats {
+            rx_packets: g(DevCounter::RxPackets),
+            rx_bytes: g(DevCounter::RxBytes),
+            rx_dropped: g(DevCounter::RxDropped),
+            tx_packets: g(DevCounter::TxPackets),
+            tx_bytes: g(DevCounter::TxBytes),
+            tx_dropped: g(DevCounter::TxDropped),
         }
-        s
     }
 }
 
@@ -173,7 +155,7 @@ mod tests {
 
     #[test]
     fn counters_sum_over_cores_and_foreign_threads() {
-        let c = DevCounters::new(2);
+        let c = DevCounters::default();
         c.add(DevCounter::RxPackets, 2);
         c.add(DevCounter::TxBytes, 100);
         std::thread::scope(|s| {

@@ -1,0 +1,414 @@
+//! An emulated igb port as a [`NetDevice`] (linux: the netdev half of
+//! `igb_main.c`).
+//!
+//! Each queue pair ([`QueueVector`]) sits behind its own mutex and is
+//! polled by one core (queue `q` by core `q % cores`), so the lock is
+//! uncontended on the receive path. Per queue:
+//!
+//! * **RX** — a NAPI instance registered on the queue's core and woken by
+//!   the vector's MSI-X ([`QueueVector::set_waker`]). Its poll reclaims TX
+//!   completions and receives up to `budget` frames, each copied once into
+//!   a pooled [`PacketBuf`] (the DMA buffer goes straight back to the
+//!   ring), then — with the queue lock released — hands them to
+//!   [`netif::receive`]. Under budget it completes and unmasks the vector.
+//! * **TX** — `xmit` picks the queue of the calling core (XPS), enqueues
+//!   into that queue's `pfifo_fast` and runs it: up to [`TX_BATCH`] frames
+//!   dequeued and given to [`QueueVector::tx_burst`], one tail write per
+//!   burst. Inside a NAPI poll the run is deferred to the end of the poll
+//!   (so a poll's replies go out as one burst). Frames the ring cannot take
+//!   stay queued and the queue's NAPI is kicked to retry after its TX clean.
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::task::Waker;
+
+use netrt_igb::driver::{
+    QueueCounters, QueueStats, QueueVector, RxFrame, StatsSnapshot, NAPI_WEIGHT,
+};
+use netrt_igb::port::EmulatedPort;
+use netrt_igb::regs::{self, rctl};
+use parking_lot::Mutex;
+
+use super::{DevCounter, DevCounters, DevFeatures, DevStats, NetDevice};
+use crate::runtime::napi::{Napi, NapiHandle};
+use crate::runtime::Handle;
+use crate::stack::ns::NsInner;
+use crate::stack::percore::{self, TxFlush};
+use crate::stack::ptype::{TapDirection, Taps};
+use crate::stack::qdisc::{PfifoFast, Qdisc, QdiscStats, DEFAULT_TXQUEUELEN};
+use crate::stack::skb::{CsumState, PacketBuf};
+use crate::stack::{netif, IfIndex};
+use crate::wire::{ethernet, EthernetAddress};
+
+/// Frames handed to the driver per `tx_burst` (one tail write each).
+pub const TX_BATCH: usize = 64;
+/// Headroom of received frames: forwarding re-pushes an Ethernet header,
+/// ICMP errors build new packets, so little is needed.
+const RX_HEADROOM: usize = 64;
+/// Default IP MTU of an Ethernet device.
+pub const ETH_MTU: usize = 1500;
+/// VLAN tag room allowed on top of MTU + Ethernet header.
+const VLAN_HLEN: usize = 4;
+
+/// An igb port in a namespace.
+pub struct IgbNetDev {
+    // Field order matters on drop: NAPI instances are unregistered first,
+    // before the queues they poll go away.
+    napis: OnceLock<Box<[NapiHandle]>>,
+    ifindex: IfIndex,
+    name: String,
+    mac: EthernetAddress,
+    mtu: usize,
+    promiscuous: bool,
+    rps: AtomicBool,
+    ns: Weak<NsInner>,
+    taps: Taps,
+    queues: Box<[Arc<IgbQueue>]>,
+    /// The same queues as `TxFlush` objects, for the deferred-TX list.
+    flushers: Box<[Arc<dyn TxFlush>]>,
+    counters: Arc<DevCounters>,
+    port: EmulatedPort,
+}
+
+/// One queue pair with its qdisc.
+struct IgbQueue {
+    /// The driver's queue pair: RX clean, TX clean, `tx_burst`. Lock order:
+    /// `vector` before `qdisc`.
+    vector: Mutex<VectorState>,
+    /// linux: the queue's `Qdisc` (pfifo_fast).
+    qdisc: Mutex<PfifoFast<PacketBuf>>,
+    /// Schedules this queue's NAPI (retry after the ring filled up).
+    kick: OnceLock<Waker>,
+    counters: Arc<DevCounters>,
+    /// The driver's counters of this queue pair (read without the lock).
+    driver: Arc<QueueCounters>,
+}
+
+struct VectorState {
+    qv: QueueVector,
+    /// Frames dequeued from the qdisc but not yet taken by the ring:
+    /// sent first on the next run (linux: `dev_requeue_skb`).
+    pending: Vec<PacketBuf>,
+}
+
+impl IgbNetDev {
+    /// Wraps `port` as device `ifindex` of namespace `ns`, registers one
+    /// NAPI instance per queue on `rt` (queue `q` on core `q % cores`).
+    /// Interrupts stay masked until [`IgbNetDev::start`].
+    pub(crate) fn new(
+        rt: &Handle,
+        ns: &Arc<NsInner>,
+        ifindex: IfIndex,
+        name: &str,
+        mut port: EmulatedPort,
+    ) -> io::Result<Arc<IgbNetDev>> {
+        let vectors = port.take_vectors();
+        if vectors.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the port's queue vectors were taken already",
+            ));
+        }
+        let rctl_bits = port.port().device().read_reg(regs::RCTL);
+        let counters = Arc::new(DevCounters::default());
+        let queues: Box<[Arc<IgbQueue>]> = vectors
+            .into_iter()
+            .map(|qv| {
+                let driver = qv.counters().clone();
+                Arc::new(IgbQueue {
+                    driver,
+                    vector: Mutex::new(VectorState {
+                        qv,
+                        pending: Vec::with_capacity(TX_BATCH),
+                    }),
+                    qdisc: Mutex::new(PfifoFast::new(DEFAULT_TXQUEUELEN)),
+                    kick: OnceLock::new(),
+                    counters: counters.clone(),
+                })
+            })
+            .collect();
+        let flushers = queues
+            .iter()
+            .map(|q| q.clone() as Arc<dyn TxFlush>)
+            .collect();
+        let dev = Arc::new(IgbNetDev {
+            napis: OnceLock::new(),
+            ifindex,
+            name: name.to_string(),
+            mac: EthernetAddress(port.model().config().mac),
+            mtu: ETH_MTU,
+            promiscuous: rctl_bits & rctl::UPE != 0,
+            rps: AtomicBool::new(false),
+            ns: Arc::downgrade(ns),
+            taps: ns.taps.clone(),
+            queues,
+            flushers,
+            counters,
+            port,
+        });
+        let cores = rt.cores().max(1);
+        let mut napis = Vec::with_capacity(dev.queues.len());
+        for (i, q) in dev.queues.iter().enumerate() {
+            let napi = rt.register_napi(
+                i % cores,
+                Box::new(IgbNapi {
+                    dev: Arc::downgrade(&dev),
+                    queue: i,
+                    batch: Vec::with_capacity(NAPI_WEIGHT),
+                }),
+            )?;
+            let _ = q.kick.set(napi.waker());
+            q.vector.lock().qv.set_waker(Some(napi.waker()));
+            napis.push(napi);
+        }
+        let _ = dev.napis.set(napis.into_boxed_slice());
+        Ok(dev)
+    }
+
+    /// Unmasks every queue's interrupt and polls each once, so frames that
+    /// arrived before the device was up are picked up (linux: `igb_up`).
+    pub(crate) fn start(&self) {
+        for q in self.queues.iter() {
+            q.vector.lock().qv.enable_irq();
+        }
+        for napi in self.napis.get().into_iter().flat_map(|n| n.iter()) {
+            napi.schedule();
+        }
+    }
+
+    /// Turns Receive Packet Steering on or off: frames are spread over the
+    /// runtime's cores by RSS hash through the cores' backlogs.
+    pub fn set_rps(&self, on: bool) {
+        self.rps.store(on, Ordering::Relaxed);
+    }
+
+    /// Number of queue pairs.
+    pub fn num_queues(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// The driver's counters of queue pair `queue`.
+    pub fn queue_stats(&self, queue: usize) -> Option<QueueStats> {
+        Some(self.queues.get(queue)?.driver.snapshot())
+    }
+
+    /// The qdisc counters of TX queue `queue` (`tc -s qdisc`).
+    pub fn qdisc_stats(&self, queue: usize) -> Option<QdiscStats> {
+        Some(self.queues.get(queue)?.qdisc.lock().stats())
+    }
+
+    /// Hardware and per-queue statistics (`ethtool -S`).
+    pub fn hw_stats(&self) -> StatsSnapshot {
+        self.port.port().stats()
+    }
+
+    /// The emulated port (device model, cable).
+    pub fn port(&self) -> &EmulatedPort {
+        &self.port
+    }
+
+    /// The TX queue of the calling core (linux: XPS, `netdev_pick_tx`).
+    #[inline]
+    fn tx_queue(&self) -> usize {
+        crate::runtime::current_core().unwrap_or(0) % self.queues.len()
+    }
+
+    /// Whether the hardware can send `frame` (linux: `validate_xmit_skb`
+    /// plus the driver's length check).
+    #[inline]
+    fn fits(&self, frame: &PacketBuf) -> bool {
+        let tso = frame.meta().offload.is_some_and(|o| o.tso);
+        frame.len() >= ethernet::HEADER_LEN
+            && (tso || frame.len() <= self.mtu + ethernet::HEADER_LEN + VLAN_HLEN)
+    }
+}
+
+impl NetDevice for IgbNetDev {
+    fn ifindex(&self) -> IfIndex {
+        self.ifindex
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn mac(&self) -> EthernetAddress {
+        self.mac
+    }
+
+    fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    fn features(&self) -> DevFeatures {
+        DevFeatures {
+            tx_csum: true,
+            tso: true,
+            rx_csum_verified: true,
+        }
+    }
+
+    /// linux: dev_queue_xmit → __dev_xmit_skb → qdisc_run
+    fn xmit(&self, frame: PacketBuf) {
+        // linux: dev_queue_xmit_nit (taps see the frame as it is queued)
+        self.taps
+            .deliver(frame.data(), TapDirection::Out, self.ifindex);
+        if !self.fits(&frame) {
+            self.counters.add(DevCounter::TxDropped, 1);
+            return;
+        }
+        let i = self.tx_queue();
+        let q = &self.queues[i];
+        let priority = frame.meta().priority;
+        if q.qdisc.lock().enqueue(frame, priority).is_err() {
+            self.counters.add(DevCounter::TxDropped, 1);
+            return;
+        }
+        // Inside a NAPI poll: one run at the end of the poll for all the
+        // frames it produced.
+        if !percore::defer_tx(&self.flushers[i]) {
+            q.run();
+        }
+    }
+
+    fn stats(&self) -> DevStats {
+        let mut s = self.counters.snapshot();
+        for q in self.queues.iter() {
+            let c = q.driver.snapshot();
+            s.tx_dropped += c.tx_errors;
+            s.rx_dropped += c.rx_errors;
+        }
+        s
+    }
+
+    fn promiscuous(&self) -> bool {
+        self.promiscuous
+    }
+
+    fn rps_enabled(&self) -> bool {
+        self.rps.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for IgbNetDev {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IgbNetDev")
+            .field("ifindex", &self.ifindex)
+            .field("name", &self.name)
+            .field("mac", &self.mac)
+            .field("queues", &self.queues.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IgbQueue {
+    /// linux: qdisc_run → sch_direct_xmit. Hands queued frames to the ring
+    /// in bursts of up to [`TX_BATCH`], one tail write each.
+    fn run(&self) {
+        let mut guard = self.vector.lock();
+        let v = &mut *guard;
+        loop {
+            if v.pending.len() < TX_BATCH {
+                let mut qdisc = self.qdisc.lock();
+                while v.pending.len() < TX_BATCH {
+                    match qdisc.dequeue() {
+                        Some(p) => v.pending.push(p),
+                        None => break,
+                    }
+                }
+            }
+            if v.pending.is_empty() {
+                return;
+            }
+            let sent = v.qv.tx_burst(&v.pending);
+            let bytes: usize = v.pending[..sent].iter().map(PacketBuf::len).sum();
+            self.counters.add(DevCounter::TxPackets, sent as u64);
+            self.counters.add(DevCounter::TxBytes, bytes as u64);
+            // The driver copied the frames into its DMA buffers: the
+            // packet buffers go back to the pool now.
+            v.pending.drain(..sent);
+            if !v.pending.is_empty() {
+                // Ring full: the queue's NAPI reclaims completions and runs
+                // the queue again.
+                if let Some(kick) = self.kick.get() {
+                    kick.wake_by_ref();
+                }
+                return;
+            }
+        }
+    }
+
+    /// Whether frames wait for the ring (checked after a TX clean).
+    fn has_backlog(v: &VectorState, qdisc: &Mutex<PfifoFast<PacketBuf>>) -> bool {
+        !v.pending.is_empty() || !qdisc.lock().is_empty()
+    }
+}
+
+impl TxFlush for IgbQueue {
+    fn flush_tx(&self) {
+        self.run();
+    }
+}
+
+/// The NAPI instance of one queue pair (linux: `igb_poll`).
+struct IgbNapi {
+    dev: Weak<IgbNetDev>,
+    queue: usize,
+    /// Frames of the current poll, received under the queue lock and
+    /// processed after it (keeps its capacity: no allocation per poll).
+    batch: Vec<PacketBuf>,
+}
+
+impl Napi for IgbNapi {
+    fn poll(&mut self, budget: usize) -> usize {
+        let Some(dev) = self.dev.upgrade() else {
+            return 0;
+        };
+        let Some(ns) = dev.ns.upgrade() else {
+            return 0;
+        };
+        let q = &dev.queues[self.queue];
+        let batch = &mut self.batch;
+        percore::napi_scope(|| {
+            let (work, tx_waiting) = {
+                let mut v = q.vector.lock();
+                let work = v.qv.poll(budget, |frame| batch.push(copy_frame(&frame)));
+                (work, IgbQueue::has_backlog(&v, &q.qdisc))
+            };
+            let netdev: Arc<dyn NetDevice> = dev.clone();
+            for pkt in batch.drain(..) {
+                dev.counters.rx(pkt.len());
+                netif::receive(&ns, &netdev, pkt);
+            }
+            // TX completions made room: run what waited for the ring.
+            if tx_waiting {
+                percore::defer_tx(&dev.flushers[self.queue]);
+            }
+            work
+        })
+    }
+
+    fn complete(&mut self) {
+        if let Some(dev) = self.dev.upgrade() {
+            dev.queues[self.queue].vector.lock().qv.enable_irq();
+        }
+    }
+}
+
+/// Copies a received frame into a packet buffer with the device's verdicts
+/// (linux: `igb_construct_skb`, `igb_rx_hash`, `igb_rx_checksum`).
+fn copy_frame(frame: &RxFrame<'_>) -> PacketBuf {
+    let len = frame.len();
+    let mut pkt = PacketBuf::new(RX_HEADROOM, len);
+    frame.copy_to(pkt.put_uninit(len));
+    let meta = pkt.meta_mut();
+    meta.rss_hash = frame.rss_hash();
+    // Only a good L4 verdict spares software the check; a bad one is left
+    // for software to find (and count) again, as Linux does.
+    if frame.checksum().l4 == netrt_igb::desc::CsumState::Good {
+        meta.csum = CsumState::Verified;
+    }
+    pkt
+}
