@@ -18,8 +18,11 @@ use crate::Table;
 const BURST: usize = 32;
 /// Frames per RX poll (NAPI weight).
 const POLL: usize = 64;
-/// Measuring time per frame size.
-const TIME: Duration = Duration::from_millis(1500);
+/// Measuring time per repetition.
+const TIME: Duration = Duration::from_millis(700);
+/// Repetitions per frame size; the best is reported (the machine is
+/// shared, and a slow repetition measures the neighbours).
+const REPS: usize = 3;
 
 /// One measured run.
 struct Run {
@@ -94,14 +97,22 @@ pub fn run() -> Table {
         &["netrt-igb"],
     );
     for size in [60, 1514] {
-        match cable_path(size, TIME) {
+        let mut best: Result<Run, std::io::Error> = cable_path(size, TIME);
+        for _ in 1..REPS {
+            if let (Ok(b), Ok(r)) = (&best, cable_path(size, TIME)) {
+                if r.fps() > b.fps() {
+                    best = Ok(r);
+                }
+            }
+        }
+        match best {
             Ok(r) => {
                 table.row(
                     &format!("cable, {size}-byte frames, bursts of {BURST}"),
                     vec![Some(r.fps())],
                 );
                 table.note(format!(
-                    "{size}-byte frames: {:.2} Mpps, {:.2} Gbit/s ({} frames in {:.2?}{})",
+                    "{size}-byte frames: {:.2} Mpps, {:.2} Gbit/s ({} frames in {:.2?}, best of {REPS}{})",
                     r.fps() / 1e6,
                     r.gbps(),
                     r.frames,

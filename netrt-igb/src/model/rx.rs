@@ -78,6 +78,13 @@ pub(super) fn wrap(x: u32, len: u32) -> u32 {
     }
 }
 
+/// Receive configuration, read once per run of frames.
+struct RxControl {
+    rctl: u32,
+    rxcsum: u32,
+    mrqc: u32,
+}
+
 /// What the device learnt about a frame before choosing a ring.
 struct Classified {
     queue: u16,
@@ -94,18 +101,23 @@ impl IgbModel {
     /// frames for the same queue are written under one acquisition of its
     /// lock, and the interrupt causes are raised once at the end.
     pub(super) fn receive<'a>(&self, frames: impl Iterator<Item = (&'a [u8], RxMeta)>) {
-        let rctl = self.regs.load(regs::RCTL);
-        if rctl & rctl::EN == 0 {
+        let ctl = RxControl {
+            rctl: self.regs.load(regs::RCTL),
+            rxcsum: self.regs.load(regs::RXCSUM),
+            mrqc: self.regs.load(regs::MRQC),
+        };
+        if ctl.rctl & rctl::EN == 0 {
             return;
         }
         let mut causes = 0;
-        let mut held: Option<(u16, MutexGuard<'_, RxState>)> = None;
+        // The queue whose lock is held, and its interrupt cause.
+        let mut held: Option<(u16, u32, MutexGuard<'_, RxState>)> = None;
         for (frame, meta) in frames {
-            let Some(c) = self.admit(frame, &meta, rctl) else {
+            let Some(c) = self.admit(frame, &meta, &ctl) else {
                 continue;
             };
-            let st = match &mut held {
-                Some((q, st)) if *q == c.queue => st,
+            let (cause, st) = match &mut held {
+                Some((q, cause, st)) if *q == c.queue => (*cause, st),
                 _ => {
                     // Release the previous queue before taking the next.
                     held = None;
@@ -114,11 +126,13 @@ impl IgbModel {
                         self.count_rx_drop(RxDrop::NoQueue);
                         continue;
                     };
-                    &mut held.insert((c.queue, dev.state.lock())).1
+                    let cause = self.queue_cause(c.queue, true);
+                    let (_, cause, st) = held.insert((c.queue, cause, dev.state.lock()));
+                    (*cause, st)
                 }
             };
             if self.write_to_ring(c.queue, frame, &c, st) {
-                causes |= self.queue_cause(c.queue, true);
+                causes |= cause;
             }
         }
         drop(held);
@@ -127,8 +141,8 @@ impl IgbModel {
 
     /// Length checks and the MAC filter, then classification; `None` drops
     /// the frame.
-    fn admit(&self, frame: &[u8], meta: &RxMeta, rctl: u32) -> Option<Classified> {
-        let max = if rctl & rctl::LPE != 0 {
+    fn admit(&self, frame: &[u8], meta: &RxMeta, ctl: &RxControl) -> Option<Classified> {
+        let max = if ctl.rctl & rctl::LPE != 0 {
             MAX_JUMBO_FRAME
         } else {
             MAX_STD_FRAME
@@ -141,14 +155,20 @@ impl IgbModel {
             self.count_rx_drop(RxDrop::Oversize);
             return None;
         }
-        let class = self.mac_filter(frame, rctl)?;
-        Some(self.classify(frame, meta, class))
+        let class = self.mac_filter(frame, ctl.rctl)?;
+        Some(self.classify(frame, meta, class, ctl))
     }
 
     /// Parses, hashes and checksums a frame: everything that needs no lock.
-    fn classify(&self, frame: &[u8], meta: &RxMeta, class: MacClass) -> Classified {
+    fn classify(
+        &self,
+        frame: &[u8],
+        meta: &RxMeta,
+        class: MacClass,
+        ctl: &RxControl,
+    ) -> Classified {
         let ip = packet::parse_ipv4(frame);
-        let (rss_type, hash) = self.rss_hash(ip.as_ref());
+        let (rss_type, hash) = self.rss_hash(ip.as_ref(), ctl.mrqc);
         let queue = match rss_type {
             RssType::None => 0,
             _ => self.reta_queue(hash),
@@ -165,7 +185,7 @@ impl IgbModel {
             None if packet::ethertype(frame) == Some(ETHERTYPE_IPV6) => rx::ptype::IPV6,
             None => 0,
         };
-        let rss_hash = if self.regs.load(regs::RXCSUM) & rxcsum::PCSD != 0 {
+        let rss_hash = if ctl.rxcsum & rxcsum::PCSD != 0 {
             hash
         } else {
             0
@@ -174,14 +194,13 @@ impl IgbModel {
             queue,
             pkt_info: RxDescWb::make_pkt_info(rss_type, ptype),
             rss_hash,
-            csum_status: self.checksum_status(frame, ip.as_ref(), meta),
+            csum_status: checksum_status(frame, ip.as_ref(), meta, ctl.rxcsum),
             class,
         }
     }
 
     /// RSS hash per `MRQC` (linux: the fields `igb_setup_mrqc` enables).
-    fn rss_hash(&self, ip: Option<&Ipv4View>) -> (RssType, u32) {
-        let mrqc = self.regs.load(regs::MRQC);
+    fn rss_hash(&self, ip: Option<&Ipv4View>, mrqc: u32) -> (RssType, u32) {
         let Some(ip) = ip else {
             return (RssType::None, 0);
         };
@@ -212,38 +231,6 @@ impl IgbModel {
         let entry = (hash & regs::reta::HASH_MASK) as usize;
         let word = self.regs.load(regs::reta((entry / 4) as u32));
         u16::from((word >> (8 * (entry % 4))) as u8 & regs::reta::QUEUE_MASK)
-    }
-
-    /// Checksum status bits for the last descriptor (linux: what
-    /// `igb_rx_checksum` decodes).
-    fn checksum_status(&self, frame: &[u8], ip: Option<&Ipv4View>, meta: &RxMeta) -> u32 {
-        let cfg = self.regs.load(regs::RXCSUM);
-        let Some(ip) = ip else {
-            return RxChecksum::NONE.to_status(false);
-        };
-        let verdict = |ok: bool| if ok { CsumState::Good } else { CsumState::Bad };
-        let ip_state = if cfg & rxcsum::IPOFLD != 0 {
-            verdict(packet::ipv4_header_ok(frame, ip))
-        } else {
-            CsumState::NotChecked
-        };
-        let is_udp = matches!(ip.l4, L4Kind::Udp { .. });
-        let l4_state = match ip.l4 {
-            _ if cfg & rxcsum::TUOFLD == 0 => CsumState::NotChecked,
-            L4Kind::Other => CsumState::NotChecked,
-            // Offload metadata from a link that cannot damage frames: the
-            // field holds only the pseudo-header seed (linux: veth).
-            _ if meta.csum_verified => CsumState::Good,
-            _ => match packet::ipv4_l4_ok(frame, ip) {
-                Some(ok) => verdict(ok),
-                None => CsumState::NotChecked,
-            },
-        };
-        RxChecksum {
-            ip: ip_state,
-            l4: l4_state,
-        }
-        .to_status(is_udp)
     }
 
     /// Latches (or, when disabled, forgets) queue `q`'s ring registers.
@@ -352,4 +339,35 @@ impl IgbModel {
         }
         true
     }
+}
+
+/// Checksum status bits for the last descriptor (linux: what
+/// `igb_rx_checksum` decodes).
+fn checksum_status(frame: &[u8], ip: Option<&Ipv4View>, meta: &RxMeta, cfg: u32) -> u32 {
+    let Some(ip) = ip else {
+        return RxChecksum::NONE.to_status(false);
+    };
+    let verdict = |ok: bool| if ok { CsumState::Good } else { CsumState::Bad };
+    let ip_state = if cfg & rxcsum::IPOFLD != 0 {
+        verdict(packet::ipv4_header_ok(frame, ip))
+    } else {
+        CsumState::NotChecked
+    };
+    let is_udp = matches!(ip.l4, L4Kind::Udp { .. });
+    let l4_state = match ip.l4 {
+        _ if cfg & rxcsum::TUOFLD == 0 => CsumState::NotChecked,
+        L4Kind::Other => CsumState::NotChecked,
+        // Offload metadata from a link that cannot damage frames: the
+        // field holds only the pseudo-header seed (linux: veth).
+        _ if meta.csum_verified => CsumState::Good,
+        _ => match packet::ipv4_l4_ok(frame, ip) {
+            Some(ok) => verdict(ok),
+            None => CsumState::NotChecked,
+        },
+    };
+    RxChecksum {
+        ip: ip_state,
+        l4: l4_state,
+    }
+    .to_status(is_udp)
 }
