@@ -380,3 +380,23 @@ fn broadcast_and_multicast_tx_counters() {
     assert_eq!(rig.model.counters().tx_no_link, 1);
     assert_eq!(rig.r(stats::GPTC), 0);
 }
+
+#[test]
+fn tso_flag_masks_are_programmable() {
+    let mut rig = Rig::new(1, MAC_A);
+    let cap = Capture::new(false);
+    rig.model.set_attachment(cap.clone());
+    // Linux-GSO-like: CWR (0x80) on the first segment only, FIN/PSH on the
+    // last only. First mask 0xFF6, middle 0xF76, last 0xF7F.
+    rig.w(0x359C, 0x0F76_0FF6);
+    rig.w(0x35A0, 0x0000_0F7F);
+    assert_eq!((rig.r(0x359C), rig.r(0x35A0)), (0x0F76_0FF6, 0x0F7F));
+    let spec = FrameSpec {
+        tcp_flags: 0x80 | 0x19,
+        ..Default::default()
+    };
+    let frame = build(&spec, &pattern(4000, 1), Csum::SeededNoLen);
+    send_tso(&mut rig, &frame, 54, 1000, 20);
+    let flags: Vec<u8> = cap.take().iter().map(|(s, _)| s[47]).collect();
+    assert_eq!(flags, vec![0x90, 0x10, 0x10, 0x19]);
+}
