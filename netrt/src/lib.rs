@@ -9,6 +9,7 @@
 
 #[allow(dead_code, unused_imports)] // not every primitive is used by every build (std vs loom)
 pub(crate) mod loom;
+pub mod net;
 pub mod stack;
 pub mod runtime;
 pub(crate) mod sync;

@@ -1,0 +1,18 @@
+//! Sockets over netrt's own stack, shaped like `tokio::net`.
+//!
+//! * [`UdpSocket`]: datagrams (IPv4).
+//! * [`ToSocketAddrs`] / [`lookup_host`]: address conversion (IP literals
+//!   and `localhost`; there is no DNS).
+//!
+//! A socket belongs to the namespace current when it is created
+//! ([`Namespace::current`](crate::stack::ns::Namespace::current)).
+
+mod addr;
+mod udp;
+
+pub use addr::{lookup_host, Addrs, ToSocketAddrs};
+pub use udp::UdpSocket;
+
+/// Largest payload of one UDP datagram (65,507 bytes); larger sends fail
+/// with `InvalidInput` ("message too long").
+pub const MAX_UDP_PAYLOAD: usize = crate::stack::udp::MAX_PAYLOAD;
