@@ -402,6 +402,38 @@ mod loom_tests {
     use super::*;
     use crate::loom::thread;
 
+    /// The "no lost wake-up" guarantee: a push that completed before the
+    /// consumer looks (here ordered by a flag) is seen by `is_empty`, even
+    /// while another producer's push is half-done ahead of it.
+    #[test]
+    fn completed_push_is_never_hidden() {
+        use crate::loom::atomic::AtomicBool;
+        loom::model(|| {
+            let (tx, mut rx) = bounded::<usize>(4);
+            let done = Arc::new(AtomicBool::new(false));
+            let tx1 = tx.clone();
+            let slow = thread::spawn(move || tx1.try_push(1).unwrap());
+            let done2 = done.clone();
+            let fast = thread::spawn(move || {
+                tx.try_push(2).unwrap();
+                done2.store(true, Ordering::Release);
+            });
+            if done.load(Ordering::Acquire) {
+                assert!(!rx.is_empty(), "completed push hidden from is_empty");
+            }
+            slow.join().unwrap();
+            fast.join().unwrap();
+            let mut got = Vec::new();
+            while !rx.is_empty() {
+                if let Some(v) = rx.pop() {
+                    got.push(v);
+                }
+            }
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+        });
+    }
+
     /// Capacity 2, two producers pushing two each with a concurrent consumer:
     /// every item is either popped once or reported full to its producer,
     /// FIFO per producer, and drops happen below the bound only when the

@@ -307,6 +307,38 @@ mod loom_tests {
     use super::*;
     use crate::loom::thread;
 
+    /// The "no lost wake-up" guarantee: a push that completed before the
+    /// consumer looks (here ordered by a flag) is seen by `is_empty`, even
+    /// while another producer's push is half-done ahead of it.
+    #[test]
+    fn completed_push_is_never_hidden() {
+        use crate::loom::atomic::AtomicBool;
+        loom::model(|| {
+            let (tx, mut rx) = channel::<usize>();
+            let done = Arc::new(AtomicBool::new(false));
+            let tx1 = tx.clone();
+            let slow = thread::spawn(move || tx1.push(1));
+            let done2 = done.clone();
+            let fast = thread::spawn(move || {
+                tx.push(2);
+                done2.store(true, Ordering::Release);
+            });
+            if done.load(Ordering::Acquire) {
+                assert!(!rx.is_empty(), "completed push hidden from is_empty");
+            }
+            slow.join().unwrap();
+            fast.join().unwrap();
+            let mut got = Vec::new();
+            while !rx.is_empty() {
+                if let Some(v) = rx.pop() {
+                    got.push(v);
+                }
+            }
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+        });
+    }
+
     /// Two producers push two items each while the consumer pops
     /// concurrently: no loss, no duplication, FIFO per producer, and a
     /// completed push is never hidden from `is_empty`.

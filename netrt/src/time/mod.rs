@@ -9,16 +9,25 @@
 //! Timers never complete early: deadlines are rounded up to the next
 //! millisecond tick.
 //!
-//! ```ignore
+//! ```
 //! use std::time::Duration;
-//! use netrt::time::{interval, sleep, timeout};
+//! use netrt::time::{interval, sleep, timeout, Instant};
 //!
-//! sleep(Duration::from_millis(10)).await;
-//! let r = timeout(Duration::from_secs(1), some_io()).await?;
-//! let mut ticks = interval(Duration::from_millis(100));
-//! loop {
-//!     ticks.tick().await;
-//! }
+//! let rt = netrt::runtime::Builder::new().cores(1).build().unwrap();
+//! rt.block_on(async {
+//!     let start = Instant::now();
+//!     sleep(Duration::from_millis(2)).await;
+//!     assert!(start.elapsed() >= Duration::from_millis(2));
+//!
+//!     let never = std::future::pending::<()>();
+//!     let err = timeout(Duration::from_millis(5), never).await.unwrap_err();
+//!     assert_eq!(std::io::Error::from(err).kind(), std::io::ErrorKind::TimedOut);
+//!
+//!     let mut ticks = interval(Duration::from_millis(1));
+//!     for _ in 0..3 {
+//!         ticks.tick().await;
+//!     }
+//! });
 //! ```
 
 mod interval;
