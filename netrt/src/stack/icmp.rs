@@ -23,13 +23,11 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::dev::NetDevice;
 use super::ipv4::{self, OutParams};
 use super::ns::{Namespace, NsInner};
 use super::percore;
@@ -140,7 +138,7 @@ impl std::error::Error for PingError {}
 
 /// ICMP input: `pkt.data()` starts at the ICMP header; `ip` is the header
 /// it came in. // linux: icmp_rcv
-pub(crate) fn rcv(ns: &NsInner, dev: &Arc<dyn NetDevice>, ip: &Ipv4Repr, mut pkt: PacketBuf) {
+pub(crate) fn rcv(ns: &NsInner, ip: &Ipv4Repr, pkt: PacketBuf) {
     let mib = ns.snmp_core();
     mib.inc(Icmp::InMsgs);
     let Ok(packet) = Icmpv4Packet::new_checked(pkt.data()) else {
@@ -165,15 +163,16 @@ pub(crate) fn rcv(ns: &NsInner, dev: &Arc<dyn NetDevice>, ip: &Ipv4Repr, mut pkt
                         .is_some_and(|rt| rt.kind == RouteKind::Broadcast)
                 });
             if !to_broadcast {
-                echo_reply(ns, ip, &mut pkt);
-                let _ = dev;
+                echo_reply(ns, ip, pkt);
             }
         }
         Icmpv4Message::EchoReply => {
             let (ident, seq) = (packet.echo_ident(), packet.echo_seq_no());
-            ns.ip
-                .pings
-                .complete(ident, seq, ip.src_addr, Ok(Instant::now()));
+            let reply = Reply::Echo {
+                data: packet.data(),
+                at: Instant::now(),
+            };
+            ns.ip.pings.complete(ident, seq, ip.src_addr, reply);
         }
         Icmpv4Message::DstUnreachable | Icmpv4Message::TimeExceeded => {
             let data = packet.data();
@@ -224,8 +223,7 @@ fn count_in(mib: &CoreCounters, msg_type: Icmpv4Message) {
 /// Turns the echo request in `pkt` into its reply and sends it back.
 /// No allocation: the type changes in place, the checksum is patched
 /// (RFC 1624) and IP output prepends a fresh header in the headroom.
-fn echo_reply(ns: &NsInner, ip: &Ipv4Repr, pkt: &mut PacketBuf) {
-    let mut reply = std::mem::replace(pkt, PacketBuf::new(0, 0));
+fn echo_reply(ns: &NsInner, ip: &Ipv4Repr, mut reply: PacketBuf) {
     {
         let mut icmp = Icmpv4Packet::new_unchecked(reply.data_mut());
         let code = icmp.msg_code();
@@ -264,9 +262,7 @@ fn deliver_error(
     quoted_bytes: &[u8],
 ) {
     match quoted.protocol {
-        IpProtocol::Udp => {
-            let _ = (kind, quoted_bytes);
-        } // TMPSHIM
+        IpProtocol::Udp => super::udp::icmp_error(ns, kind, quoted_bytes),
         IpProtocol::Icmp => {
             // One of our echo requests? Its type, code, checksum, ident
             // and sequence number are the 8 quoted bytes after the header.
@@ -277,8 +273,8 @@ fn deliver_error(
             if echo.len() >= HEADER_LEN && echo[0] == u8::from(Icmpv4Message::EchoRequest) {
                 let ident = u16::from_be_bytes([echo[4], echo[5]]);
                 let seq = u16::from_be_bytes([echo[6], echo[7]]);
-                let err = io::Error::new(kind.io_kind(), PingError { kind, from });
-                ns.ip.pings.complete(ident, seq, quoted.dst_addr, Err(err));
+                let reply = Reply::Error(PingError { kind, from });
+                ns.ip.pings.complete(ident, seq, quoted.dst_addr, reply);
             }
         }
         // TCP arrives with issue 5; nothing else listens.
@@ -436,20 +432,38 @@ pub(crate) struct Pings {
 #[derive(Debug)]
 struct Waiter {
     dst: Ipv4Addr,
+    /// What the reply must echo.
+    payload: Vec<u8>,
     outcome: Option<io::Result<Instant>>,
     waker: Option<Waker>,
 }
 
+/// What came back for a ping.
+enum Reply<'a> {
+    /// An echo reply carrying `data`, received `at`.
+    Echo { data: &'a [u8], at: Instant },
+    /// An ICMP error quoting the request.
+    Error(PingError),
+}
+
 impl Pings {
-    /// Completes the ping (`ident`, `seq`) to `peer` with `outcome`, if
-    /// one waits (a reply from another address, a late or a stray one is
-    /// ignored, like ping(8) does).
-    fn complete(&self, ident: u16, seq: u16, peer: Ipv4Addr, outcome: io::Result<Instant>) {
+    /// Completes the ping (`ident`, `seq`) to `peer` with `reply`, if one
+    /// waits. A reply from another address, a late or a stray one is
+    /// ignored; one whose data differs from the request's fails the ping
+    /// with `InvalidData` (ping(8) reports "wrong data byte").
+    fn complete(&self, ident: u16, seq: u16, peer: Ipv4Addr, reply: Reply<'_>) {
         let waker = {
             let mut waiting = self.waiting.lock();
             match waiting.get_mut(&(ident, seq)) {
-                Some(w) if w.outcome.is_none() && (w.dst == peer || w.dst.is_broadcast()) => {
-                    w.outcome = Some(outcome);
+                Some(w) if w.outcome.is_none() && w.dst == peer => {
+                    w.outcome = Some(match reply {
+                        Reply::Echo { data, at } if data == w.payload => Ok(at),
+                        Reply::Echo { .. } => Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "echo reply data differs from the request's",
+                        )),
+                        Reply::Error(e) => Err(io::Error::new(e.kind.io_kind(), e)),
+                    });
                     w.waker.take()
                 }
                 _ => None,
@@ -535,6 +549,7 @@ impl Namespace {
             }
             let waiter = Waiter {
                 dst,
+                payload: payload.to_vec(),
                 outcome: None,
                 waker: None,
             };

@@ -21,7 +21,7 @@ pub mod dev;
 pub mod frag;
 pub mod hooks;
 pub mod icmp;
-pub(crate) mod ipv4;
+pub mod ipv4;
 pub mod neigh;
 pub mod netif;
 pub mod ns;

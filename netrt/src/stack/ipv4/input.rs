@@ -166,9 +166,9 @@ fn local_deliver(
             let pulled = pkt.pull_front(header_len);
             debug_assert!(pulled);
             if repr.protocol == IpProtocol::Icmp {
-                icmp::rcv(ns, dev, &repr, pkt);
+                icmp::rcv(ns, &repr, pkt);
             } else {
-                drop(pkt); // TMPSHIM
+                udp::rcv(ns, &repr, pkt);
             }
         }
         // TCP arrives with issue 5; until then it is an unknown protocol.

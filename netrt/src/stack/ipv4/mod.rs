@@ -37,6 +37,7 @@ use crate::wire::EthernetAddress;
 
 pub(crate) use input::rcv;
 pub use output::OutParams;
+#[allow(unused_imports)] // select_source, route_mtu: for TCP (issue 5)
 pub(crate) use output::{output, route_mtu, select_source};
 
 /// TTL of locally generated datagrams (Linux `ip_default_ttl`).
@@ -132,6 +133,12 @@ impl std::fmt::Debug for IpState {
 /// entry points that hold the namespace.
 pub(crate) fn attach(ns: &Arc<NsInner>) {
     let _ = ns.ip.this.set(Arc::downgrade(ns));
+}
+
+/// This core's SNMP counter block of `ns` (see [`NsInner::snmp_core`]).
+#[inline]
+pub(crate) fn mib(ns: &NsInner) -> &crate::stack::snmp::CoreCounters {
+    ns.snmp_core()
 }
 
 /// One neighbour table per device (Linux keeps one `arp_tbl` keyed by

@@ -155,6 +155,7 @@ pub(crate) fn output(ns: &NsInner, mut pkt: PacketBuf, p: &OutParams) -> io::Res
 /// The source address a socket sending to `dst` gets (`connect`, or
 /// `send_to` from an unbound address). // linux: inet_select_addr via
 /// ip_route_connect
+#[allow(dead_code)] // for the transports' connect (UDP routes itself; TCP, issue 5)
 pub(crate) fn select_source(ns: &NsInner, dst: Ipv4Addr) -> io::Result<Ipv4Addr> {
     let route = percore::with_routes(ns, |r| r.lookup(dst)).ok_or_else(|| no_route(dst))?;
     route.src.ok_or_else(|| {
@@ -167,6 +168,7 @@ pub(crate) fn select_source(ns: &NsInner, dst: Ipv4Addr) -> io::Result<Ipv4Addr>
 
 /// The MTU toward `dst`: the largest datagram (IP header included) sent
 /// there unfragmented. // linux: dst_mtu
+#[allow(dead_code)] // for TCP's MSS (issue 5)
 pub(crate) fn route_mtu(ns: &NsInner, dst: Ipv4Addr) -> io::Result<usize> {
     let route = percore::with_routes(ns, |r| r.lookup(dst)).ok_or_else(|| no_route(dst))?;
     Ok(out_device(ns, &route)?.mtu().min(MAX_PACKET_LEN))
@@ -375,4 +377,18 @@ fn hook_drop() -> io::Error {
         io::ErrorKind::PermissionDenied,
         "dropped by a netfilter hook",
     )
+}
+
+impl crate::stack::ns::Namespace {
+    /// Sends `payload` as an IPv4 datagram with `params`, through the whole
+    /// output path (route, OUTPUT hook, POSTROUTING, fragmentation,
+    /// neighbour resolution) — what a raw IP socket (`SOCK_RAW` without
+    /// `IP_HDRINCL`) does. The payload goes out as given: a transport
+    /// header inside it must carry its own checksum. Errors as for the
+    /// transports (`NetworkUnreachable`, `InvalidInput` "message too
+    /// long", ...).
+    pub fn send_ipv4(&self, params: &OutParams, payload: &[u8]) -> io::Result<()> {
+        let pkt = PacketBuf::from_slice(PacketBuf::DEFAULT_HEADROOM, payload);
+        output(&self.0, pkt, params)
+    }
 }

@@ -1,0 +1,163 @@
+//! Forwarding through a middle namespace: TTL, ip_forward, ICMP time
+//! exceeded; on 2 cores with 4 queues per port.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use netrt::stack::icmp::{IcmpErrorKind, PingError};
+use netrt::stack::ns::Namespace;
+use netrt::stack::ptype::TapDirection;
+use netrt::stack::snmp::{Icmp, Ip};
+use netrt::stack::topology::{CableSpec, Topo, Topology};
+use netrt::stack::IfIndex;
+use netrt::wire::TimeExceeded;
+
+const SEC: Duration = Duration::from_secs(2);
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// a (10.0.0.1) — r (10.0.0.254 | 10.0.1.254) — b (10.0.1.2), 4 queues
+/// per port.
+fn three(rt: &netrt::runtime::Runtime, forward: bool) -> Topo {
+    Topology::new()
+        .namespace("a")
+        .namespace("r")
+        .namespace("b")
+        .cable(
+            "a",
+            "r",
+            CableSpec::new("10.0.0.1/24", "10.0.0.254/24").queues(4),
+        )
+        .cable(
+            "r",
+            "b",
+            CableSpec::new("10.0.1.254/24", "10.0.1.2/24").queues(4),
+        )
+        .route("a", "default via 10.0.0.254")
+        .route("b", "default via 10.0.1.254")
+        .forward("r", forward)
+        .build(&rt.handle())
+        .unwrap()
+}
+
+/// Records the TTL of every IPv4 datagram `ns` receives on `dev`.
+fn ttl_tap(ns: &Namespace, dev: IfIndex) -> (Arc<Mutex<Vec<u8>>>, netrt::stack::ptype::TapHandle) {
+    let ttls = Arc::new(Mutex::new(Vec::new()));
+    let t = ttls.clone();
+    let handle = ns.add_packet_tap(move |frame, dir, d| {
+        if d == dev && dir == TapDirection::In && frame.len() > 22 && frame[12..14] == [8, 0] {
+            t.lock().unwrap().push(frame[14 + 8]);
+        }
+    });
+    (ttls, handle)
+}
+
+#[test]
+fn forwards_with_ttl_decremented() {
+    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
+    let topo = three(&rt, true);
+    let (a, r, b) = (
+        topo.ns("a").clone(),
+        topo.ns("r").clone(),
+        topo.ns("b").clone(),
+    );
+    let (at_b, _t1) = ttl_tap(&b, IfIndex(2));
+    let (at_a, _t2) = ttl_tap(&a, IfIndex(2));
+    rt.block_on(async move {
+        for seq in 0..10 {
+            a.ping(ip("10.0.1.2"), seq, b"through the router", SEC)
+                .await
+                .unwrap();
+        }
+        assert_eq!(*at_b.lock().unwrap(), [63; 10]);
+        assert_eq!(*at_a.lock().unwrap(), [63; 10]);
+        let sr = r.snmp();
+        assert_eq!(sr.counter(Ip::ForwDatagrams), 20);
+        assert_eq!(sr.counter(Ip::InDelivers), 0);
+        assert_eq!(sr.counter(Ip::InAddrErrors), 0);
+        assert_eq!(b.snmp().counter(Icmp::InEchos), 10);
+    });
+}
+
+#[test]
+fn no_forwarding_unless_enabled() {
+    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
+    let topo = three(&rt, false);
+    let (a, r, b) = (
+        topo.ns("a").clone(),
+        topo.ns("r").clone(),
+        topo.ns("b").clone(),
+    );
+    rt.block_on(async move {
+        let err = a
+            .ping(ip("10.0.1.2"), 1, b"x", Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        let sr = r.snmp();
+        assert_eq!(sr.counter(Ip::InAddrErrors), 1);
+        assert_eq!(sr.counter(Ip::ForwDatagrams), 0);
+        assert_eq!(b.snmp().counter(Ip::InReceives), 0);
+        // The router itself still answers.
+        a.ping(ip("10.0.0.254"), 2, b"x", SEC).await.unwrap();
+
+        r.set_ip_forward(true);
+        a.ping(ip("10.0.1.2"), 3, b"x", SEC).await.unwrap();
+        assert_eq!(r.snmp().counter(Ip::ForwDatagrams), 2);
+    });
+}
+
+#[test]
+fn ttl_running_out_is_reported_with_time_exceeded() {
+    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
+    let topo = three(&rt, true);
+    let (a, r, b) = (
+        topo.ns("a").clone(),
+        topo.ns("r").clone(),
+        topo.ns("b").clone(),
+    );
+    rt.block_on(async move {
+        let err = a
+            .ping_with_ttl(ip("10.0.1.2"), 1, b"short-lived", Some(1), SEC)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::HostUnreachable);
+        let inner = err.get_ref().and_then(|e| e.downcast_ref::<PingError>());
+        assert_eq!(
+            inner,
+            Some(&PingError {
+                kind: IcmpErrorKind::TimeExceeded(TimeExceeded::TtlExpired),
+                from: ip("10.0.0.254"),
+            })
+        );
+        let (sa, sr) = (a.snmp(), r.snmp());
+        assert_eq!(sa.counter(Icmp::InTimeExcds), 1);
+        assert_eq!(sa.get("Icmp", "InTimeExcds"), Some(1));
+        assert_eq!(sr.counter(Icmp::OutTimeExcds), 1);
+        assert_eq!(sr.counter(Ip::InHdrErrors), 1);
+        assert_eq!(sr.counter(Ip::ForwDatagrams), 0);
+        assert_eq!(b.snmp().counter(Ip::InReceives), 0);
+
+        // TTL 2 is enough for one router: the reply comes back.
+        a.ping_with_ttl(ip("10.0.1.2"), 2, b"just enough", Some(2), SEC)
+            .await
+            .unwrap();
+        assert_eq!(r.snmp().counter(Ip::ForwDatagrams), 2);
+    });
+}
+
+#[test]
+fn unroutable_destination_gets_net_unreachable_from_router() {
+    let rt = netrt::runtime::Builder::new().cores(1).build().unwrap();
+    let topo = three(&rt, true);
+    let (a, r) = (topo.ns("a").clone(), topo.ns("r").clone());
+    rt.block_on(async move {
+        let err = a.ping(ip("172.16.0.1"), 1, b"?", SEC).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NetworkUnreachable);
+        assert_eq!(r.snmp().counter(Icmp::OutDestUnreachs), 1);
+        assert_eq!(a.snmp().counter(Icmp::InDestUnreachs), 1);
+    });
+}
