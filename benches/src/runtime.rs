@@ -5,7 +5,8 @@
 //! each system: netrt (2 cores), tokio's multi-thread scheduler (2
 //! workers; the body runs inside a spawned task, i.e. on a worker, which is
 //! tokio's fast path) and tokio's current-thread scheduler. Each figure is
-//! the best of [`REPS`] repetitions inside one runtime.
+//! the best of [`REPS`] runs, each on a freshly built runtime, interleaved
+//! across the systems.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -20,7 +21,7 @@ use futures::task::AtomicWaker;
 use crate::Table;
 
 const CORES: usize = 2;
-const REPS: usize = 3;
+const REPS: usize = 5;
 /// Tasks spawned before joining them, in the spawn+join benchmark.
 const BATCH: usize = 100;
 
@@ -179,17 +180,43 @@ async fn timers<R: Rt>(n: usize) -> Duration {
 // ---------------------------------------------------------------------------
 // Runners.
 
-/// Runs `bench` [`REPS`] times and returns the best throughput.
-async fn best_of<F, Fut>(ops: usize, bench: F) -> f64
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Duration>,
-{
-    let mut best = Duration::MAX;
-    for _ in 0..REPS {
-        best = best.min(bench().await);
+/// The benchmarks of the suite.
+#[derive(Clone, Copy)]
+enum Bench {
+    SpawnJoin,
+    Yield,
+    /// Baton round trips between tasks on cores `a` and `b`.
+    PingPong {
+        a: usize,
+        b: usize,
+    },
+    Timers,
+}
+
+impl Bench {
+    fn run<R: Rt>(self, ops: usize) -> impl Future<Output = Duration> + Send {
+        async move {
+            match self {
+                Bench::SpawnJoin => spawn_join::<R>(ops).await,
+                Bench::Yield => yields::<R>(ops).await,
+                Bench::PingPong { a, b } => ping_pong::<R>(ops, a, b).await,
+                Bench::Timers => timers::<R>(ops).await,
+            }
+        }
     }
-    ops as f64 / best.as_secs_f64()
+}
+
+/// A system under test; each measurement builds it afresh.
+#[derive(Clone, Copy)]
+enum System {
+    Netrt,
+    /// netrt with busy-polling idle cores.
+    NetrtSpin(Duration),
+    TokioMt,
+    TokioCt,
+    /// Two tokio current-thread runtimes on two threads, one baton player
+    /// on each (the closest tokio has to `spawn_on`); ping-pong only.
+    TokioPinned,
 }
 
 fn on_netrt<T>(busy_poll: Duration, body: impl Future<Output = T>) -> T {
@@ -218,83 +245,84 @@ fn on_tokio_ct<T>(body: impl Future<Output = T>) -> T {
         .block_on(body)
 }
 
-/// Cross-thread round trips with each task pinned to its own tokio
-/// current-thread runtime (the closest tokio has to `spawn_on`).
-fn tokio_pinned_ping_pong(rounds: usize) -> f64 {
-    let mut best = Duration::MAX;
-    for _ in 0..REPS {
-        let baton = Arc::new(Baton {
-            turn: AtomicUsize::new(0),
-            waiters: [AtomicWaker::new(), AtomicWaker::new()],
-        });
-        let start = Instant::now();
-        let threads: Vec<_> = (0..2)
-            .map(|me| {
-                let baton = baton.clone();
-                std::thread::spawn(move || on_tokio_ct(play(baton, me, rounds)))
-            })
-            .collect();
-        threads.into_iter().for_each(|t| t.join().expect("player"));
-        best = best.min(start.elapsed());
-    }
-    rounds as f64 / best.as_secs_f64()
+fn tokio_pinned_ping_pong(rounds: usize) -> Duration {
+    let baton = Arc::new(Baton {
+        turn: AtomicUsize::new(0),
+        waiters: [AtomicWaker::new(), AtomicWaker::new()],
+    });
+    let start = Instant::now();
+    let threads: Vec<_> = (0..2)
+        .map(|me| {
+            let baton = baton.clone();
+            std::thread::spawn(move || on_tokio_ct(play(baton, me, rounds)))
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().expect("player"));
+    start.elapsed()
 }
 
-/// Measures `bench::<R>` on the three systems.
-macro_rules! on_all {
-    ($ops:expr, $bench:ident $(, $arg:expr)*) => {{
-        let ops: usize = $ops;
-        vec![
-            Some(on_netrt(Duration::ZERO, best_of(ops, || $bench::<Netrt>(ops $(, $arg)*)))),
-            Some(on_tokio_mt(best_of(ops, move || $bench::<Tokio>(ops $(, $arg)*)))),
-            Some(on_tokio_ct(best_of(ops, || $bench::<Tokio>(ops $(, $arg)*)))),
-        ]
-    }};
+/// One measurement of `bench` on a fresh `system`.
+fn once(system: System, bench: Bench, ops: usize) -> Duration {
+    match system {
+        System::Netrt => on_netrt(Duration::ZERO, bench.run::<Netrt>(ops)),
+        System::NetrtSpin(spin) => on_netrt(spin, bench.run::<Netrt>(ops)),
+        System::TokioMt => on_tokio_mt(bench.run::<Tokio>(ops)),
+        System::TokioCt => on_tokio_ct(bench.run::<Tokio>(ops)),
+        System::TokioPinned => tokio_pinned_ping_pong(ops),
+    }
+}
+
+/// Measures `bench` on each system, [`REPS`] times round-robin (so that
+/// load from other processes hits all systems alike), and adds the best
+/// throughput of each as a row.
+fn measure(t: &mut Table, name: &str, bench: Bench, ops: usize, systems: [Option<System>; 3]) {
+    let mut best = [Duration::MAX; 3];
+    for _ in 0..REPS {
+        for (best, system) in best.iter_mut().zip(systems) {
+            if let Some(system) = system {
+                *best = (*best).min(once(system, bench, ops));
+            }
+        }
+    }
+    let ops_per_sec = best
+        .iter()
+        .map(|d| (*d != Duration::MAX).then(|| ops as f64 / d.as_secs_f64()))
+        .collect();
+    t.row(name, ops_per_sec);
 }
 
 /// Runs the suite.
 pub fn run() -> Table {
+    use System::*;
     let mut t = Table::new(
         &format!("runtime: netrt vs tokio, {CORES} cores, best of {REPS}"),
         &["netrt", "tokio-mt", "tokio-ct"],
     );
-    t.row(
+    let all = [Some(Netrt), Some(TokioMt), Some(TokioCt)];
+    measure(
+        &mut t,
         &format!("spawn+join (batches of {BATCH})"),
-        on_all!(500_000, spawn_join),
+        Bench::SpawnJoin,
+        200_000,
+        all,
     );
-    t.row("same-core yield_now", on_all!(2_000_000, yields));
-    t.row(
-        "same-core wake ping-pong",
-        on_all!(500_000, ping_pong, 0, 0),
+    measure(&mut t, "same-core yield_now", Bench::Yield, 500_000, all);
+    let same = Bench::PingPong { a: 0, b: 0 };
+    measure(&mut t, "same-core wake ping-pong", same, 200_000, all);
+    let cross = Bench::PingPong { a: 0, b: 1 };
+    let pinned = [Some(Netrt), Some(TokioMt), Some(TokioPinned)];
+    measure(&mut t, "cross-core wake round trip", cross, 20_000, pinned);
+    let spin = [Some(NetrtSpin(Duration::from_micros(50))), None, None];
+    measure(&mut t, "  same, netrt busy-poll 50us", cross, 20_000, spin);
+    measure(&mut t, "timer arm+cancel", Bench::Timers, 300_000, all);
+    t.note(
+        "tokio-mt runs the body in a spawned task (worker fast path) and places tasks itself: \
+         its 'cross-core' row is whatever its scheduler chose (often one worker)",
     );
-    let rounds = 50_000;
-    t.row(
-        "cross-core wake round trip",
-        vec![
-            Some(on_netrt(
-                Duration::ZERO,
-                best_of(rounds, || ping_pong::<Netrt>(rounds, 0, 1)),
-            )),
-            Some(on_tokio_mt(best_of(rounds, move || {
-                ping_pong::<Tokio>(rounds, 0, 1)
-            }))),
-            Some(tokio_pinned_ping_pong(rounds)),
-        ],
-    );
-    t.row(
-        "cross-core round trip, busy-poll 50us",
-        vec![
-            Some(on_netrt(
-                Duration::from_micros(50),
-                best_of(rounds, || ping_pong::<Netrt>(rounds, 0, 1)),
-            )),
-            None,
-            None,
-        ],
-    );
-    t.row("timer arm+cancel", on_all!(1_000_000, timers));
-    t.note("tokio-mt runs the body in a spawned task (worker fast path); it places tasks itself, so its 'same-core'/'cross-core' rows are whatever its scheduler chose");
     t.note("tokio-ct cross-core row: two current-thread runtimes on two threads, one task each");
-    t.note("ops: spawn+join = tasks, yield = yields, ping-pong = round trips, timers = arm+cancel pairs");
+    t.note(
+        "ops: spawn+join = tasks, yield = yields, ping-pong = round trips, \
+         timers = arm+cancel pairs",
+    );
     t
 }

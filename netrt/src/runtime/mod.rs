@@ -137,7 +137,7 @@ impl Builder {
             shared: shared.clone(),
             core0,
             threads: Vec::with_capacity(self.cores - 1),
-            finished: AtomicBool::new(false),
+            finished: false,
         };
         for (i, part) in parts.enumerate() {
             let index = i + 1;
@@ -171,7 +171,8 @@ pub struct Runtime {
     /// Core 0's queues until `block_on` (or drop) takes them.
     core0: Option<CoreParts>,
     threads: Vec<thread::JoinHandle<()>>,
-    finished: AtomicBool,
+    /// Set by `block_on`, which shut everything down already.
+    finished: bool,
 }
 
 impl fmt::Debug for Runtime {
@@ -233,7 +234,7 @@ impl Runtime {
         };
         drop(core);
         let worker_panic = self.join_cores();
-        self.finished.store(true, Ordering::Relaxed);
+        self.finished = true;
         match result {
             Some(Ok(output)) => {
                 if let Some(p) = worker_panic {
@@ -260,7 +261,7 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if self.finished.load(Ordering::Relaxed) {
+        if self.finished {
             return;
         }
         self.shared.begin_shutdown();
