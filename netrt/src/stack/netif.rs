@@ -153,7 +153,8 @@ pub(crate) fn receive_core(ns: &NsInner, dev: &Arc<dyn NetDevice>, mut pkt: Pack
     };
     let (dst, ethertype) = (frame.dst_addr(), frame.ethertype());
 
-    // linux: eth_type_trans sets PACKET_OTHERHOST; ip_rcv drops it.
+    // linux: eth_type_trans sets PACKET_OTHERHOST and ip_rcv drops it, so
+    // a promiscuous device shows other hosts' frames to taps only.
     if !accepts(dev.as_ref(), dst) {
         ns.netif.drop_as(C::OtherHost);
         return;
@@ -173,9 +174,9 @@ pub(crate) fn receive_core(ns: &NsInner, dev: &Arc<dyn NetDevice>, mut pkt: Pack
     }
 }
 
-/// Whether `dev` takes a frame sent to `dst`: its own address, broadcast
-/// or multicast, anything on a promiscuous device or on loopback.
+/// Whether the stack takes a frame sent to `dst` on `dev`: its own
+/// address, broadcast or multicast, anything on loopback.
 #[inline]
 fn accepts(dev: &dyn NetDevice, dst: EthernetAddress) -> bool {
-    dst == dev.mac() || dst.is_multicast() || dev.promiscuous() || dev.is_loopback()
+    dst == dev.mac() || dst.is_multicast() || dev.is_loopback()
 }

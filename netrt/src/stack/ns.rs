@@ -317,7 +317,12 @@ impl Namespace {
     ///
     /// Errors: `InvalidInput` for a bad name or a port whose queue vectors
     /// were taken; `AlreadyExists` if the name is in use.
-    pub fn add_igb(&self, rt: &Handle, name: &str, port: EmulatedPort) -> io::Result<Arc<IgbNetDev>> {
+    pub fn add_igb(
+        &self,
+        rt: &Handle,
+        name: &str,
+        port: EmulatedPort,
+    ) -> io::Result<Arc<IgbNetDev>> {
         if name.is_empty() || name.len() > MAX_DEVICE_NAME || name.contains(['/', ' ']) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -541,7 +546,9 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         ns.add_route(Route::direct(dst, IfIndex(1))).unwrap();
         assert_eq!(
-            ns.routes().lookup(Ipv4Addr::new(10, 1, 2, 3)).map(|r| r.dev),
+            ns.routes()
+                .lookup(Ipv4Addr::new(10, 1, 2, 3))
+                .map(|r| r.dev),
             Some(IfIndex(1))
         );
         assert_eq!(ns.remove_route(dst, 0).unwrap().dst, dst);

@@ -197,7 +197,10 @@ impl<const N: usize> PerCoreCounters<N> {
         match crate::runtime::current_core() {
             Some(core) if core < COUNTER_CORES => {
                 let cell = &self.blocks[core].0[i];
-                cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+                cell.store(
+                    cell.load(Ordering::Relaxed).wrapping_add(n),
+                    Ordering::Relaxed,
+                );
             }
             _ => {
                 self.blocks[COUNTER_CORES].0[i].fetch_add(n, Ordering::Relaxed);
@@ -478,7 +481,9 @@ pub(crate) fn runtime_net_of(rt: &Handle) -> std::io::Result<Arc<RuntimeNet>> {
 /// Runs `f` with the calling thread's runtime state and core index
 /// (`None` for a thread with an entered handle but no core), or returns
 /// `None` outside any runtime.
-pub(crate) fn with_runtime_net<R>(f: impl FnOnce(&Arc<RuntimeNet>, Option<usize>) -> R) -> Option<R> {
+pub(crate) fn with_runtime_net<R>(
+    f: impl FnOnce(&Arc<RuntimeNet>, Option<usize>) -> R,
+) -> Option<R> {
     let core = context::with_core(|c| c.map(|c| (Arc::as_ptr(&c.shared), c.index)));
     let (ptr, core) = match core {
         Some((ptr, index)) => (ptr, Some(index)),
@@ -575,13 +580,16 @@ impl BacklogNapi {
     }
 }
 
+/// Where a backlog frame goes: namespace id and device index, resolved.
+type Target = (u64, IfIndex, Arc<NsInner>, Arc<dyn NetDevice>);
+
 impl Napi for BacklogNapi {
     fn poll(&mut self, budget: usize) -> usize {
         napi_scope(|| {
             let (mut done, mut processed) = (0, 0u64);
             // The namespace and device of the previous frame: consecutive
             // frames usually share them, so one `Arc` clone per run.
-            let mut cur: Option<(u64, IfIndex, Arc<NsInner>, Arc<dyn NetDevice>)> = None;
+            let mut cur: Option<Target> = None;
             while done < budget {
                 let Some(item) = self.rx.pop() else {
                     if !self.rx.is_empty() {
@@ -631,10 +639,14 @@ mod tests {
         snap.publish(6);
         assert_eq!(with_snapshot(&a, &snap, |v| *v), 6);
         // Nested use of the same slot falls back to a fresh value.
-        let n = with_slot(&a, || 1u8, |x| {
-            *x += 1;
-            with_slot(&a, || 10u8, |y| *y)
-        });
+        let n = with_slot(
+            &a,
+            || 1u8,
+            |x| {
+                *x += 1;
+                with_slot(&a, || 10u8, |y| *y)
+            },
+        );
         assert_eq!(n, 10);
         assert_eq!(with_slot(&a, || 1u8, |x| *x), 2);
         assert_eq!(with_slot(&b, || 7u8, |x| *x), 7);

@@ -492,11 +492,14 @@ mod tests {
         p.data_mut()[0] = b'x';
         assert_eq!(q.data(), b"abc");
         assert_eq!(q.headroom(), 40);
-        assert_eq!(q.meta(), &PacketMeta {
-            rss_hash: 77,
-            csum: CsumState::Verified,
-            ..PacketMeta::default()
-        });
+        assert_eq!(
+            q.meta(),
+            &PacketMeta {
+                rss_hash: 77,
+                csum: CsumState::Verified,
+                ..PacketMeta::default()
+            }
+        );
     }
 
     #[test]

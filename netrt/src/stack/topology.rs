@@ -235,7 +235,11 @@ fn invalid(msg: String) -> io::Error {
 /// Parses `a.b.c.d/len` (or a bare address: `/32`).
 pub fn parse_cidr(s: &str) -> io::Result<Ipv4Cidr> {
     let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => (a, l.parse::<u8>().map_err(|_| invalid(format!("bad prefix length in {s:?}")))?),
+        Some((a, l)) => (
+            a,
+            l.parse::<u8>()
+                .map_err(|_| invalid(format!("bad prefix length in {s:?}")))?,
+        ),
         None => (s, 32),
     };
     let addr: Ipv4Addr = addr
@@ -262,8 +266,9 @@ fn parse_addr(s: Option<&str>, what: &str) -> io::Result<Ipv4Addr> {
 pub fn parse_route(ns: &Namespace, line: &str) -> io::Result<Route> {
     let mut words = line.split_whitespace();
     let dst = match words.next() {
-        Some("default") => Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0)
-            .map_err(|_| invalid("default route".into()))?,
+        Some("default") => {
+            Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0).map_err(|_| invalid("default route".into()))?
+        }
         Some(d) => parse_cidr(d)?,
         None => return Err(invalid("empty route".into())),
     };
@@ -274,9 +279,9 @@ pub fn parse_route(ns: &Namespace, line: &str) -> io::Result<Route> {
             "src" => src = Some(parse_addr(words.next(), "source")?),
             "dev" => {
                 let name = words.next().unwrap_or_default();
-                let d = ns
-                    .device_by_name(name)
-                    .ok_or_else(|| invalid(format!("route: no device {name:?} in {}", ns.name())))?;
+                let d = ns.device_by_name(name).ok_or_else(|| {
+                    invalid(format!("route: no device {name:?} in {}", ns.name()))
+                })?;
                 dev = Some(d.ifindex());
             }
             "metric" => {
@@ -491,7 +496,13 @@ mod tests {
         assert_eq!(r.dev, IfIndex(1));
         let e = parse_route(&ns, "default via 10.9.9.9").unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NetworkUnreachable);
-        for bad in ["", "default", "10.0.0.0/8 dev eth9", "default via", "default bogus"] {
+        for bad in [
+            "",
+            "default",
+            "10.0.0.0/8 dev eth9",
+            "default via",
+            "default bogus",
+        ] {
             assert_eq!(
                 parse_route(&ns, bad).unwrap_err().kind(),
                 io::ErrorKind::InvalidInput,

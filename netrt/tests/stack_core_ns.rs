@@ -1,0 +1,306 @@
+//! Namespaces (current/default/inheritance), the topology builder, the
+//! transmit path inside a NAPI poll (deferral, qdisc overflow) and the
+//! packet-buffer pool in steady state.
+
+mod stack_core_util;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use netrt::runtime::Builder;
+use netrt::stack::dev::NetDevice;
+use netrt::stack::ns::Namespace;
+use netrt::stack::ptype::TapDirection::{In, Out};
+use netrt::stack::qdisc::DEFAULT_TXQUEUELEN;
+use netrt::stack::skb::{pool_stats, PacketBuf, PoolStats};
+use netrt::stack::topology::{CableSpec, Topology};
+use netrt::stack::IfIndex;
+use stack_core_util::*;
+
+#[netrt::test(cores = 2)]
+async fn runtime_default_namespace_is_shared_by_cores_and_lazily_made() {
+    let here = Namespace::current();
+    assert_eq!(here.name(), "default");
+    assert!(here.device(IfIndex(1)).unwrap().is_loopback());
+    let there = netrt::spawn_on(1, async { Namespace::current() })
+        .await
+        .unwrap();
+    assert!(here == there, "one default namespace per runtime");
+    // A plain thread off the runtime has the process-wide default.
+    let off = std::thread::spawn(Namespace::current).join().unwrap();
+    assert!(off != here);
+    assert!(off == std::thread::spawn(Namespace::current).join().unwrap());
+}
+
+#[test]
+fn each_runtime_has_its_own_default_namespace() {
+    let first = Builder::new().cores(1).build().unwrap();
+    let a = first.block_on(async { Namespace::current() });
+    let second = Builder::new().cores(1).build().unwrap();
+    let b = second.block_on(async { Namespace::current() });
+    assert!(a != b);
+}
+
+#[netrt::test(cores = 2)]
+async fn scoped_tasks_and_their_children_run_in_the_namespace() {
+    let blue = Namespace::new("blue").unwrap();
+    let default = Namespace::current();
+    let (own, child, remote, local) = blue
+        .spawn(async {
+            let own = Namespace::current();
+            let child = netrt::spawn(async { Namespace::current() }).await.unwrap();
+            let remote = netrt::spawn_on(1, async {
+                // Two levels down, on another core.
+                netrt::spawn(async { Namespace::current() }).await.unwrap()
+            })
+            .await
+            .unwrap();
+            let local = netrt::spawn_local(async { Namespace::current() })
+                .await
+                .unwrap();
+            (own, child, remote, local)
+        })
+        .await
+        .unwrap();
+    assert!(own == blue && child == blue && remote == blue && local == blue);
+    // Outside the scope: back to the default; a plain spawn does not
+    // pick up a namespace it was not spawned in.
+    assert!(Namespace::current() == default);
+    assert!(netrt::spawn(async { Namespace::current() }).await.unwrap() == default);
+    // `scope` on a future awaited in place.
+    let red = Namespace::new("red").unwrap();
+    assert!(red.scope(async { Namespace::current() }).await == red);
+    assert!(Namespace::current() == default);
+}
+
+#[test]
+fn topology_builds_names_and_reports() {
+    let rt = Builder::new().cores(2).build().unwrap();
+    let topo = Topology::new()
+        .namespace("a")
+        .namespace("r")
+        .namespace("b")
+        .cable(
+            "a",
+            "r",
+            CableSpec::new("10.0.0.1/24", "10.0.0.254/24").queues(4),
+        )
+        .cable(
+            "r",
+            "b",
+            CableSpec::new("10.0.1.254/24", "10.0.1.2/24").queues(2),
+        )
+        .route("a", "default via 10.0.0.254")
+        .route("b", "10.0.0.0/24 via 10.0.1.254 metric 5")
+        .forward("r", true)
+        .build(&rt.handle())
+        .unwrap();
+    let r = topo.ns("r");
+    assert_eq!(
+        r.devices()
+            .iter()
+            .map(|d| d.name().to_string())
+            .collect::<Vec<_>>(),
+        ["lo", "eth0", "eth1"]
+    );
+    assert!(r.ip_forward() && !topo.ns("a").ip_forward());
+    assert_eq!(topo.device("a", "eth0").unwrap().num_queues(), 4);
+    assert_eq!(topo.device("b", "eth0").unwrap().num_queues(), 2);
+    assert_eq!(
+        topo.device("r", "eth1").unwrap().mac().0,
+        [2, 0x6e, 0x74, 0, 2, 1]
+    );
+    assert!(topo.device("b", "eth1").is_none());
+    let b_route = topo
+        .ns("b")
+        .routes()
+        .lookup("10.0.0.7".parse().unwrap())
+        .unwrap();
+    assert_eq!(
+        b_route.next_hop,
+        "10.0.1.254".parse::<std::net::Ipv4Addr>().unwrap()
+    );
+    assert_eq!(b_route.dev, IfIndex(2));
+    let c = topo.cable("b", "r").unwrap();
+    assert_eq!(c.a.ns.name(), "r");
+    let text = topo.to_string();
+    for needle in [
+        "namespace r",
+        "2: eth0 mtu 1500 link 02:6e:74:00:01:02",
+        "inet 10.0.1.254/24",
+        "cable a/eth0 <-> r/eth0",
+        "a->b: sent",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing in\n{text}");
+    }
+
+    let err = |t: Topology| t.build(&rt.handle()).unwrap_err().kind();
+    assert_eq!(
+        err(Topology::new().namespace("x").namespace("x")),
+        io::ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        err(Topology::new()
+            .namespace("x")
+            .cable("x", "y", CableSpec::default())),
+        io::ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        err(Topology::new().namespace("x").namespace("y").cable(
+            "x",
+            "y",
+            CableSpec::new("10.0.0.1/40", "")
+        )),
+        io::ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        err(Topology::new()
+            .namespace("x")
+            .route("x", "default via 1.2.3.4")),
+        io::ErrorKind::NetworkUnreachable
+    );
+}
+
+#[test]
+fn transmits_from_the_receive_path_are_deferred_to_the_end_of_the_poll() {
+    // A tap on b answers each received frame with a burst bigger than a
+    // qdisc band: the frames queue during the poll (nothing reaches the
+    // ring before the poll ends), the overflow is counted, the rest goes
+    // out in bursts afterwards.
+    let rt = Builder::new().cores(1).build().unwrap();
+    let topo = Topology::new()
+        .namespace("a")
+        .namespace("b")
+        .cable("a", "b", CableSpec::new("", ""))
+        .build(&rt.handle())
+        .unwrap();
+    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let a_dev = topo.device("a", "eth0").unwrap();
+    let b_dev = topo.device("b", "eth0").unwrap();
+    const BURST: usize = DEFAULT_TXQUEUELEN + 100;
+    let sent_during_poll = Arc::new(AtomicU64::new(u64::MAX));
+    let fired = Arc::new(AtomicBool::new(false));
+    let reply = eth(a_dev.mac(), b_dev.mac(), ETH_P_EXPERIMENTAL, &[9u8; 46]);
+    let tap = {
+        let (b_dev, sent, fired) = (b_dev.clone(), sent_during_poll.clone(), fired.clone());
+        b.add_packet_tap(move |_, dir, _| {
+            if dir != In || fired.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            let before = b_dev.stats().tx_packets;
+            for _ in 0..BURST {
+                b_dev.xmit(PacketBuf::from_slice(32, &reply));
+            }
+            sent.store(b_dev.stats().tx_packets - before, Ordering::SeqCst);
+        })
+    };
+    let (log_a, _ta) = record(&a);
+    rt.block_on(async move {
+        let f = eth(b_dev.mac(), a_dev.mac(), ETH_P_EXPERIMENTAL, &[1u8; 46]);
+        a_dev.xmit(PacketBuf::from_slice(32, &f));
+        until("replies", || {
+            b_dev.stats().tx_packets == DEFAULT_TXQUEUELEN as u64
+        })
+        .await;
+        assert_eq!(
+            sent_during_poll.load(Ordering::SeqCst),
+            0,
+            "nothing sent inside the poll"
+        );
+        let s = b_dev.stats();
+        assert_eq!(s.tx_dropped, 100, "qdisc overflow counted");
+        assert_eq!(b_dev.qdisc_stats(0).unwrap().dropped, 100);
+        assert_eq!(b_dev.qdisc_stats(0).unwrap().backlog, 0);
+        // a's RX ring holds 255 frames; what a received is what fit.
+        until("a's RX", || a.netif_stats().rx_frames > 0).await;
+        drop(tap);
+        assert!(count(&log_a, In) > 0);
+        assert_eq!(count(&log_a, Out), 1);
+    });
+}
+
+/// Pool counters of each core of the running runtime.
+async fn pools(cores: usize) -> Vec<PoolStats> {
+    let mut v = Vec::new();
+    for core in 0..cores {
+        v.push(netrt::spawn_on(core, async { pool_stats() }).await.unwrap());
+    }
+    v
+}
+
+#[test]
+fn packet_buffers_are_recycled_in_steady_state() {
+    let rt = Builder::new().cores(2).build().unwrap();
+    let topo = Topology::new()
+        .namespace("a")
+        .namespace("b")
+        .cable("a", "b", CableSpec::new("", "").queues(2))
+        .build(&rt.handle())
+        .unwrap();
+    let b = topo.ns("b").clone();
+    let a_dev = topo.device("a", "eth0").unwrap();
+    let b_dev = topo.device("b", "eth0").unwrap();
+    let seen = Arc::new(Mutex::new(0u64));
+    let _tap = {
+        let seen = seen.clone();
+        b.add_packet_tap(move |_, dir, _| {
+            if dir == In {
+                *seen.lock().unwrap() += 1;
+            }
+        })
+    };
+    rt.block_on(async move {
+        // Rounds of 100 frames from core 0 and core 1, spread over both
+        // queues (polled by cores 0 and 1) by their RSS hash.
+        let round = |n: u64| {
+            let (a_dev, b_dev, seen) = (a_dev.clone(), b_dev.clone(), seen.clone());
+            async move {
+                for core in 0..2u8 {
+                    let (a_dev, b_dev) = (a_dev.clone(), b_dev.clone());
+                    netrt::spawn_on(usize::from(core), async move {
+                        for i in 0..100u32 {
+                            let src = [10, core, (i >> 8) as u8, i as u8];
+                            let f = ipv4_frame(
+                                b_dev.mac(),
+                                a_dev.mac(),
+                                src,
+                                [10, 9, 9, 9],
+                                253,
+                                &[0u8; 64],
+                            );
+                            a_dev.xmit(PacketBuf::from_slice(64, &f));
+                        }
+                    })
+                    .await
+                    .unwrap();
+                }
+                until("round", || *seen.lock().unwrap() == n).await;
+            }
+        };
+        let mut total = 0;
+        for _ in 0..3 {
+            total += 200;
+            round(total).await;
+        }
+        let warm = pools(2).await;
+        for _ in 0..20 {
+            total += 200;
+            round(total).await;
+        }
+        let hot = pools(2).await;
+        for (w, h) in warm.iter().zip(&hot) {
+            assert_eq!(h.allocated, w.allocated, "no new buffers: {w:?} -> {h:?}");
+            assert!(h.reused > w.reused);
+        }
+        let reused: u64 = hot
+            .iter()
+            .zip(&warm)
+            .map(|(h, w)| h.reused - w.reused)
+            .sum();
+        assert!(
+            reused >= 2 * 20 * 200,
+            "a TX and an RX buffer per frame, got {reused}"
+        );
+    });
+}
