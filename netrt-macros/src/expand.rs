@@ -187,9 +187,6 @@ fn generate(
     let test_attr = emit_test_attr.then(|| quote!(#[::core::prelude::v1::test]));
     let pin_output = output::pin(&sig);
     let block = func.block();
-    // A type error in what the runtime returns (an `impl Trait` bound the
-    // body's value does not meet) points at the end of the user's body.
-    let block_on = quote_spanned!(func.brace.span.close()=> .block_on(body));
 
     quote! {
         #test_attr
@@ -205,7 +202,7 @@ fn generate(
                 #cores
                 .build()
                 .expect("failed to build the netrt runtime")
-                #block_on
+                .block_on(body)
         }
     }
 }

@@ -44,7 +44,7 @@ pub(crate) fn pin(sig: &Signature) -> Option<TokenStream> {
         return None;
     }
     Some(quote_spanned! {span=>
-        #[allow(unreachable_code)]
+        #[allow(unreachable_code, clippy::diverging_sub_expression)]
         if false {
             let __netrt_output: #ty = ::core::unreachable!();
             return __netrt_output;

@@ -53,5 +53,9 @@ fn main() {
     assert_eq!(three(), 3);
     assert_eq!(CORES.load(Ordering::SeqCst), 3);
     default_cores();
-    assert_eq!(CORES.load(Ordering::SeqCst), usize::MAX, "main must keep Builder's default");
+    assert_eq!(
+        CORES.load(Ordering::SeqCst),
+        usize::MAX,
+        "main must keep Builder's default"
+    );
 }
