@@ -281,7 +281,12 @@ impl IgbModel {
             st.counters.missed += 1;
             return false;
         }
-        let need = frame.len().div_ceil(buf_size) as u32;
+        // Most frames fit one buffer: skip the division.
+        let need = if frame.len() <= buf_size {
+            1
+        } else {
+            frame.len().div_ceil(buf_size) as u32
+        };
         let avail = if tail >= head {
             tail - head
         } else {
@@ -294,7 +299,10 @@ impl IgbModel {
         }
         let mut error = 0;
         let mut slot = head;
-        for (i, chunk) in frame.chunks(buf_size).enumerate() {
+        let mut rest = frame;
+        for i in 0..need {
+            let (chunk, after) = rest.split_at(rest.len().min(buf_size));
+            rest = after;
             let at = handoff::slot(ring, slot);
             slot = wrap(slot + 1, len);
             // The ring range was checked above, so this cannot fault.
@@ -305,7 +313,7 @@ impl IgbModel {
                 // region; the frame is handed over marked bad.
                 _ => error = rx::status::RXE,
             }
-            let last = (i as u32) + 1 == need;
+            let last = i + 1 == need;
             let status = rx::status::DD
                 | if last {
                     rx::status::EOP | c.csum_status
