@@ -32,7 +32,9 @@
 //!
 //! Not modelled: VLAN insertion/stripping (frames pass untagged and
 //! unstripped), header split, SCTP CRC offload, IPv6 RSS, VMDq, flow
-//! control, the PHY. The `CTRL.RST` reset clears registers, contexts,
+//! control, the PHY, and the on-chip packet buffer: a frame that finds no
+//! descriptor is dropped (counted in `MPC` and `RNBC`) whether or not
+//! `SRRCTL.DROP_EN` is set. The `CTRL.RST` reset clears registers, contexts,
 //! statistics and interrupt state but keeps the attachment and wakers.
 
 mod irq;
