@@ -304,3 +304,53 @@ fn packet_buffers_are_recycled_in_steady_state() {
         );
     });
 }
+
+#[test]
+fn a_full_tx_ring_keeps_frames_queued_and_retries_after_the_clean() {
+    use netrt_igb::port::{EmulatedPort, PairConfig, PortSpec};
+    // An 8-descriptor TX ring takes 7 frames per burst: a deferred burst of
+    // 100 must wait for completions several times.
+    let rt = Builder::new().cores(1).build().unwrap();
+    let (a, b) = (Namespace::new("a").unwrap(), Namespace::new("b").unwrap());
+    let mut spec_b = PortSpec::new(1, [2, 0, 0, 0, 0, 0xb]);
+    spec_b.driver.tx.ring_size = 8;
+    let (port_a, port_b) = EmulatedPort::pair_with_cable(&PairConfig {
+        a: PortSpec::new(1, [2, 0, 0, 0, 0, 0xa]),
+        b: spec_b,
+        ..PairConfig::default()
+    })
+    .unwrap();
+    let a_dev = a.add_igb(&rt.handle(), "eth0", port_a).unwrap();
+    let b_dev = b.add_igb(&rt.handle(), "eth0", port_b).unwrap();
+    const N: usize = 100;
+    let reply = eth(a_dev.mac(), b_dev.mac(), ETH_P_EXPERIMENTAL, &[5u8; 46]);
+    let fired = Arc::new(AtomicBool::new(false));
+    let _tap = {
+        let (b_dev, fired, reply) = (b_dev.clone(), fired.clone(), reply.clone());
+        b.add_packet_tap(move |_, dir, _| {
+            if dir == In && !fired.swap(true, Ordering::SeqCst) {
+                for _ in 0..N {
+                    b_dev.xmit(PacketBuf::from_slice(32, &reply));
+                }
+            }
+        })
+    };
+    let (log_a, _ta) = record(&a);
+    rt.block_on(async move {
+        let f = eth(b_dev.mac(), a_dev.mac(), ETH_P_EXPERIMENTAL, &[1u8; 46]);
+        a_dev.xmit(PacketBuf::from_slice(32, &f));
+        until("all replies", || count(&log_a, In) == N).await;
+        let s = b_dev.stats();
+        assert_eq!((s.tx_packets, s.tx_dropped), (N as u64, 0));
+        let q = b_dev.queue_stats(0).unwrap();
+        assert!(q.tx_busy > 0, "the ring filled up: {q:?}");
+        assert_eq!(q.tx_packets, N as u64);
+        // In order, none lost or duplicated.
+        assert!(log_a
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.1 == In)
+            .all(|s| s.0 == reply));
+    });
+}

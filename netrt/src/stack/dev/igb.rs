@@ -1,9 +1,11 @@
 //! An emulated igb port as a [`NetDevice`] (linux: the netdev half of
 //! `igb_main.c`).
 //!
-//! Each queue pair ([`QueueVector`]) sits behind its own mutex and is
-//! polled by one core (queue `q` by core `q % cores`), so the lock is
-//! uncontended on the receive path. Per queue:
+//! Each queue pair ([`QueueVector`]) sits with its qdisc behind its own
+//! mutex. Queue `q` is polled by core `q % cores` and transmitted on by
+//! the tasks of core `q` (XPS), so with at least as many queues as cores
+//! the lock is only ever taken by one core: one uncontended lock per
+//! packet. Per queue:
 //!
 //! * **RX** — a NAPI instance registered on the queue's core and woken by
 //!   the vector's MSI-X ([`QueueVector::set_waker`]). Its poll reclaims TX
@@ -11,12 +13,19 @@
 //!   a pooled [`PacketBuf`] (the DMA buffer goes straight back to the
 //!   ring), then — with the queue lock released — hands them to
 //!   [`netif::receive`]. Under budget it completes and unmasks the vector.
-//! * **TX** — `xmit` picks the queue of the calling core (XPS), enqueues
-//!   into that queue's `pfifo_fast` and runs it: up to [`TX_BATCH`] frames
-//!   dequeued and given to [`QueueVector::tx_burst`], one tail write per
-//!   burst. Inside a NAPI poll the run is deferred to the end of the poll
-//!   (so a poll's replies go out as one burst). Frames the ring cannot take
-//!   stay queued and the queue's NAPI is kicked to retry after its TX clean.
+//! * **TX** — `xmit` picks the queue of the calling core (XPS). From a
+//!   task, with nothing queued, the frame goes straight to the ring (linux:
+//!   `TCQ_F_CAN_BYPASS`); otherwise it is enqueued into the queue's
+//!   `pfifo_fast`, which is run: up to [`TX_BATCH`] frames dequeued and
+//!   given to [`QueueVector::tx_burst`], one tail write per burst. Inside
+//!   a NAPI poll the run is deferred to the end of the poll (so a poll's
+//!   replies go out as one burst). Frames the ring cannot take stay queued
+//!   and the queue's NAPI is kicked to retry after its TX clean.
+//!
+//! The lock is never held while stack code runs: received frames are
+//! collected under it and handed to `netif` after it is released, and taps
+//! see transmitted frames before it is taken, so a transmit from the
+//! receive path (or from a tap) cannot deadlock.
 
 use std::fmt;
 use std::io;
@@ -74,11 +83,7 @@ pub struct IgbNetDev {
 
 /// One queue pair with its qdisc.
 struct IgbQueue {
-    /// The driver's queue pair: RX clean, TX clean, `tx_burst`. Lock order:
-    /// `vector` before `qdisc`.
-    vector: Mutex<VectorState>,
-    /// linux: the queue's `Qdisc` (pfifo_fast).
-    qdisc: Mutex<PfifoFast<PacketBuf>>,
+    state: Mutex<QueueState>,
     /// Schedules this queue's NAPI (retry after the ring filled up).
     kick: OnceLock<Waker>,
     counters: Arc<DevCounters>,
@@ -86,8 +91,11 @@ struct IgbQueue {
     driver: Arc<QueueCounters>,
 }
 
-struct VectorState {
+struct QueueState {
+    /// The driver's queue pair: RX clean, TX clean, `tx_burst`.
     qv: QueueVector,
+    /// linux: the TX queue's `Qdisc` (pfifo_fast).
+    qdisc: PfifoFast<PacketBuf>,
     /// Frames dequeued from the qdisc but not yet taken by the ring:
     /// sent first on the next run (linux: `dev_requeue_skb`).
     pending: Vec<PacketBuf>,
@@ -119,11 +127,11 @@ impl IgbNetDev {
                 let driver = qv.counters().clone();
                 Arc::new(IgbQueue {
                     driver,
-                    vector: Mutex::new(VectorState {
+                    state: Mutex::new(QueueState {
                         qv,
+                        qdisc: PfifoFast::new(DEFAULT_TXQUEUELEN),
                         pending: Vec::with_capacity(TX_BATCH),
                     }),
-                    qdisc: Mutex::new(PfifoFast::new(DEFAULT_TXQUEUELEN)),
                     kick: OnceLock::new(),
                     counters: counters.clone(),
                 })
@@ -160,7 +168,7 @@ impl IgbNetDev {
                 }),
             )?;
             let _ = q.kick.set(napi.waker());
-            q.vector.lock().qv.set_waker(Some(napi.waker()));
+            q.state.lock().qv.set_waker(Some(napi.waker()));
             napis.push(napi);
         }
         let _ = dev.napis.set(napis.into_boxed_slice());
@@ -171,7 +179,7 @@ impl IgbNetDev {
     /// arrived before the device was up are picked up (linux: `igb_up`).
     pub(crate) fn start(&self) {
         for q in self.queues.iter() {
-            q.vector.lock().qv.enable_irq();
+            q.state.lock().qv.enable_irq();
         }
         for napi in self.napis.get().into_iter().flat_map(|n| n.iter()) {
             napi.schedule();
@@ -196,7 +204,7 @@ impl IgbNetDev {
 
     /// The qdisc counters of TX queue `queue` (`tc -s qdisc`).
     pub fn qdisc_stats(&self, queue: usize) -> Option<QdiscStats> {
-        Some(self.queues.get(queue)?.qdisc.lock().stats())
+        Some(self.queues.get(queue)?.state.lock().qdisc.stats())
     }
 
     /// Hardware and per-queue statistics (`ethtool -S`).
@@ -262,15 +270,31 @@ impl NetDevice for IgbNetDev {
         let i = self.tx_queue();
         let q = &self.queues[i];
         let priority = frame.meta().priority;
-        if q.qdisc.lock().enqueue(frame, priority).is_err() {
-            self.counters.add(DevCounter::TxDropped, 1);
+        let mut st = q.state.lock();
+        // Inside a NAPI poll: queue, and run once at the end of the poll
+        // for all the frames it produced.
+        if percore::in_napi_poll() {
+            if st.qdisc.enqueue(frame, priority).is_err() {
+                self.counters.add(DevCounter::TxDropped, 1);
+            }
+            drop(st);
+            percore::defer_tx(&self.flushers[i]);
             return;
         }
-        // Inside a NAPI poll: one run at the end of the poll for all the
-        // frames it produced.
-        if !percore::defer_tx(&self.flushers[i]) {
-            q.run();
+        // linux: TCQ_F_CAN_BYPASS: an empty qdisc need not see the frame.
+        let frame = if st.pending.is_empty() && st.qdisc.is_empty() {
+            if st.qv.tx_burst(std::slice::from_ref(&frame)) == 1 {
+                self.counters.tx(frame.len());
+                return;
+            }
+            frame // ring full: queue it
+        } else {
+            frame
+        };
+        if st.qdisc.enqueue(frame, priority).is_err() {
+            self.counters.add(DevCounter::TxDropped, 1);
         }
+        q.run_locked(&mut st);
     }
 
     fn stats(&self) -> DevStats {
@@ -306,30 +330,25 @@ impl fmt::Debug for IgbNetDev {
 impl IgbQueue {
     /// linux: qdisc_run → sch_direct_xmit. Hands queued frames to the ring
     /// in bursts of up to [`TX_BATCH`], one tail write each.
-    fn run(&self) {
-        let mut guard = self.vector.lock();
-        let v = &mut *guard;
+    fn run_locked(&self, st: &mut QueueState) {
         loop {
-            if v.pending.len() < TX_BATCH {
-                let mut qdisc = self.qdisc.lock();
-                while v.pending.len() < TX_BATCH {
-                    match qdisc.dequeue() {
-                        Some(p) => v.pending.push(p),
-                        None => break,
-                    }
+            while st.pending.len() < TX_BATCH {
+                match st.qdisc.dequeue() {
+                    Some(p) => st.pending.push(p),
+                    None => break,
                 }
             }
-            if v.pending.is_empty() {
+            if st.pending.is_empty() {
                 return;
             }
-            let sent = v.qv.tx_burst(&v.pending);
-            let bytes: usize = v.pending[..sent].iter().map(PacketBuf::len).sum();
+            let sent = st.qv.tx_burst(&st.pending);
+            let bytes: usize = st.pending[..sent].iter().map(PacketBuf::len).sum();
             self.counters.add(DevCounter::TxPackets, sent as u64);
             self.counters.add(DevCounter::TxBytes, bytes as u64);
             // The driver copied the frames into its DMA buffers: the
             // packet buffers go back to the pool now.
-            v.pending.drain(..sent);
-            if !v.pending.is_empty() {
+            st.pending.drain(..sent);
+            if !st.pending.is_empty() {
                 // Ring full: the queue's NAPI reclaims completions and runs
                 // the queue again.
                 if let Some(kick) = self.kick.get() {
@@ -339,16 +358,18 @@ impl IgbQueue {
             }
         }
     }
+}
 
+impl QueueState {
     /// Whether frames wait for the ring (checked after a TX clean).
-    fn has_backlog(v: &VectorState, qdisc: &Mutex<PfifoFast<PacketBuf>>) -> bool {
-        !v.pending.is_empty() || !qdisc.lock().is_empty()
+    fn has_tx_backlog(&self) -> bool {
+        !self.pending.is_empty() || !self.qdisc.is_empty()
     }
 }
 
 impl TxFlush for IgbQueue {
     fn flush_tx(&self) {
-        self.run();
+        self.run_locked(&mut self.state.lock());
     }
 }
 
@@ -373,9 +394,9 @@ impl Napi for IgbNapi {
         let batch = &mut self.batch;
         percore::napi_scope(|| {
             let (work, tx_waiting) = {
-                let mut v = q.vector.lock();
-                let work = v.qv.poll(budget, |frame| batch.push(copy_frame(&frame)));
-                (work, IgbQueue::has_backlog(&v, &q.qdisc))
+                let mut st = q.state.lock();
+                let work = st.qv.poll(budget, |frame| batch.push(copy_frame(&frame)));
+                (work, st.has_tx_backlog())
             };
             let netdev: Arc<dyn NetDevice> = dev.clone();
             for pkt in batch.drain(..) {
@@ -392,7 +413,7 @@ impl Napi for IgbNapi {
 
     fn complete(&mut self) {
         if let Some(dev) = self.dev.upgrade() {
-            dev.queues[self.queue].vector.lock().qv.enable_irq();
+            dev.queues[self.queue].state.lock().qv.enable_irq();
         }
     }
 }
