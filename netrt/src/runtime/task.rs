@@ -205,6 +205,11 @@ where
 /// from a thread that entered a runtime with
 /// [`Handle::enter`](super::Handle::enter)).
 ///
+/// A task spawned from inside a network namespace (a task started with
+/// [`Namespace::spawn`](crate::stack::ns::Namespace::spawn) or polled in a
+/// [`Namespace::scope`](crate::stack::ns::Namespace::scope)) runs in that
+/// namespace too; so do tasks from [`spawn_local`] and [`spawn_on`].
+///
 /// # Panics
 ///
 /// When called outside a netrt runtime.

@@ -484,13 +484,11 @@ pub(crate) fn runtime_net_of(rt: &Handle) -> std::io::Result<Arc<RuntimeNet>> {
 pub(crate) fn with_runtime_net<R>(
     f: impl FnOnce(&Arc<RuntimeNet>, Option<usize>) -> R,
 ) -> Option<R> {
-    let core = context::with_core(|c| c.map(|c| (Arc::as_ptr(&c.shared), c.index)));
-    let (ptr, core) = match core {
+    // A core knows its runtime without touching a reference count; a
+    // thread that entered a handle pays one clone.
+    let (ptr, core) = match context::with_core(|c| c.map(|c| (Arc::as_ptr(&c.shared), c.index))) {
         Some((ptr, index)) => (ptr, Some(index)),
-        None => {
-            let rn = runtime_net_of(&Handle::try_current().ok()?).ok()?;
-            return Some(f(&rn, None));
-        }
+        None => (Arc::as_ptr(&context::current_shared()?), None),
     };
     let cached = RUNTIME
         .try_with(|r| {
