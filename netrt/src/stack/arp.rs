@@ -113,16 +113,18 @@ pub(crate) fn rcv(ns: &NsInner, dev: &Arc<dyn NetDevice>, pkt: PacketBuf) {
     }
 }
 
-/// Rejects what Linux's `arp_process` rejects: multicast/broadcast
-/// protocol addresses, a group or zero sender MAC, our own frames.
+/// Rejects what Linux's `arp_process` rejects: multicast, broadcast and
+/// loopback protocol addresses, a group or zero sender MAC, our own frames.
 fn is_sane(repr: &ArpRepr, dev: &Arc<dyn NetDevice>) -> bool {
     let sip = repr.source_protocol_addr;
     let tip = repr.target_protocol_addr;
     let sha = repr.source_hardware_addr;
     !sip.is_multicast()
         && !sip.is_broadcast()
+        && !sip.is_loopback()
         && !tip.is_multicast()
         && !tip.is_broadcast()
+        && !tip.is_loopback()
         && !tip.is_unspecified()
         && sha.is_unicast()
         && !sha.is_unspecified()

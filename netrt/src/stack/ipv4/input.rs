@@ -13,6 +13,7 @@
 //! records), and 20 bytes are cheap to sum.
 //! // linux: ip_rcv → ip_rcv_finish → ip_local_deliver
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -45,10 +46,6 @@ pub(crate) fn rcv(ns: &NsInner, dev: &Arc<dyn NetDevice>, mut pkt: PacketBuf) {
     };
     // Drop Ethernet padding (linux: pskb_trim_rcsum).
     pkt.truncate(repr_total_len(&pkt));
-    if is_martian_source(&repr, dev) {
-        mib.inc(Ip::InAddrErrors);
-        return;
-    }
     let in_dev = Some(dev.ifindex());
     let repr = if ns.hooks.is_active(HookPoint::Prerouting) {
         if run_hook(ns, HookPoint::Prerouting, &mut pkt, in_dev, None) == Verdict::Drop {
@@ -65,9 +62,14 @@ pub(crate) fn rcv(ns: &NsInner, dev: &Arc<dyn NetDevice>, mut pkt: PacketBuf) {
         repr
     };
 
-    // linux: ip_route_input_noref
-    let dst = repr.dst_addr;
-    let route = percore::with_routes(ns, |r| r.lookup(dst));
+    // linux: ip_route_input_noref (one look at the table for both the
+    // source check and the destination)
+    let (src, dst) = (repr.src_addr, repr.dst_addr);
+    let (route, src_is_ours) = percore::with_routes(ns, |r| (r.lookup(dst), r.is_local(src)));
+    if is_martian_source(src, src_is_ours, dev) {
+        mib.inc(Ip::InAddrErrors);
+        return;
+    }
     match route {
         Some(rt) if rt.kind != RouteKind::Unicast => local_deliver(ns, dev, pkt, repr, mib),
         _ if dst.is_broadcast() => local_deliver(ns, dev, pkt, repr, mib),
@@ -104,14 +106,14 @@ fn repr_total_len(pkt: &PacketBuf) -> usize {
 }
 
 /// Sources no datagram may come from (linux: the martian checks of
-/// ip_route_input_slow): multicast, limited broadcast, "this network"
-/// (0/8), and loopback addresses arriving on a real device.
-fn is_martian_source(repr: &Ipv4Repr, dev: &Arc<dyn NetDevice>) -> bool {
-    let src = repr.src_addr;
+/// ip_route_input_slow and fib_validate_source): multicast, limited
+/// broadcast, "this network" (0/8), and, on a real device, loopback
+/// addresses or one of our own addresses.
+fn is_martian_source(src: Ipv4Addr, src_is_ours: bool, dev: &Arc<dyn NetDevice>) -> bool {
     src.is_multicast()
         || src.is_broadcast()
         || src.octets()[0] == 0
-        || (src.is_loopback() && !dev.is_loopback())
+        || (!dev.is_loopback() && (src.is_loopback() || src_is_ours))
 }
 
 /// Whether the frame was sent to a link-layer group address.

@@ -14,6 +14,8 @@
 pub(crate) mod forward;
 pub(crate) mod input;
 pub(crate) mod output;
+#[cfg(all(test, not(loom)))]
+mod tests;
 pub(crate) mod timer;
 
 use std::collections::HashMap;
@@ -279,35 +281,5 @@ impl TokenBucket {
         }
         self.tokens -= 1;
         true
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_bucket_bursts_then_refills_at_rate() {
-        let t0 = Instant::now();
-        let mut b = TokenBucket::new(1000, 50);
-        assert_eq!((0..60).filter(|_| b.allow(t0)).count(), 50);
-        assert!(!b.allow(t0 + Duration::from_micros(500)));
-        assert!(b.allow(t0 + Duration::from_millis(1)));
-        assert!(!b.allow(t0 + Duration::from_millis(1)));
-        // Ten milliseconds earn ten tokens, never more than the burst.
-        let t1 = t0 + Duration::from_millis(11);
-        assert_eq!((0..60).filter(|_| b.allow(t1)).count(), 10);
-        let t2 = t1 + Duration::from_secs(5);
-        assert_eq!((0..60).filter(|_| b.allow(t2)).count(), 50);
-    }
-
-    #[test]
-    fn idents_are_consecutive_per_destination() {
-        let g = IdentGenerator::new();
-        let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
-        let first = g.next(a, b, 17);
-        for i in 1..100u16 {
-            assert_eq!(g.next(a, b, 17), first.wrapping_add(i));
-        }
     }
 }

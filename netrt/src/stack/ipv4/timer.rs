@@ -46,6 +46,12 @@ struct Inner {
 }
 
 impl TimerState {
+    /// Whether a timer task is running for the namespace.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn is_running(&self) -> bool {
+        self.inner.lock().running
+    }
+
     /// Wakes the task so it notices the namespace is gone.
     pub(crate) fn shutdown(&self) {
         let waker = {
@@ -101,6 +107,7 @@ async fn run(ns: Weak<NsInner>, state: Arc<TimerState>) {
     loop {
         let next = {
             let Some(ns) = ns.upgrade() else {
+                state.inner.lock().running = false;
                 return;
             };
             run_due(&ns, Instant::now())
