@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::output::{finish, run_hook};
+use super::output::{finish, out_device, run_hook};
 use crate::stack::dev::NetDevice;
 use crate::stack::hooks::{HookPoint, Verdict};
 use crate::stack::icmp::{self, ErrorType};
@@ -26,13 +26,11 @@ use crate::wire::{Ipv4Packet, TimeExceeded};
 pub(crate) fn forward(
     ns: &NsInner,
     in_dev: &Arc<dyn NetDevice>,
-    mut pkt: PacketBuf,
+    pkt: PacketBuf,
     route: &RouteResult,
 ) {
     let mib = ns.snmp_core();
-    let header = Ipv4Packet::new_unchecked(pkt.data());
-    let (ttl, dont_frag, tos) = (header.ttl(), header.dont_frag(), header.tos());
-    if ttl <= 1 {
+    if Ipv4Packet::new_unchecked(pkt.data()).ttl() <= 1 {
         // linux: too_many_hops
         mib.inc(Ip::InHdrErrors);
         icmp::send_error(
@@ -42,10 +40,24 @@ pub(crate) fn forward(
         );
         return;
     }
-    let Some(out_dev) = percore::device(ns, route.dev) else {
-        mib.inc(Ip::OutDiscards);
-        return;
-    };
+    // Borrowed for the rest of the way (no per-packet reference count).
+    percore::with_devices(ns, |devs| match out_device(devs, route) {
+        Ok(out_dev) => forward_on(ns, in_dev, out_dev, pkt, route),
+        Err(_) => mib.inc(Ip::OutDiscards),
+    });
+}
+
+/// The rest of [`forward`], once the output device is known.
+fn forward_on(
+    ns: &NsInner,
+    in_dev: &Arc<dyn NetDevice>,
+    out_dev: &Arc<dyn NetDevice>,
+    mut pkt: PacketBuf,
+    route: &RouteResult,
+) {
+    let mib = ns.snmp_core();
+    let header = Ipv4Packet::new_unchecked(pkt.data());
+    let (dont_frag, tos) = (header.dont_frag(), header.tos());
     let mtu = out_dev.mtu().min(MAX_PACKET_LEN);
     if dont_frag && pkt.len() > mtu {
         // linux: ip_exceeds_mtu → icmp_send(ICMP_FRAG_NEEDED)
@@ -76,5 +88,5 @@ pub(crate) fn forward(
     mib.inc(Ip::ForwDatagrams);
     // Failures are counted where they happen (FragFails); a hook drop is
     // silent like netfilter's.
-    let _ = finish(ns, &out_dev, route, pkt);
+    let _ = finish(ns, out_dev, route, pkt);
 }

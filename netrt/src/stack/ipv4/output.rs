@@ -87,7 +87,6 @@ pub(crate) fn output(ns: &NsInner, mut pkt: PacketBuf, p: &OutParams) -> io::Res
             ))
         }
     };
-    let dev = out_device(ns, &route)?;
     if pkt.len() > MAX_PACKET_LEN - HEADER_LEN {
         mib.inc(Ip::FragFails);
         return Err(too_long(pkt.len() + HEADER_LEN, MAX_PACKET_LEN));
@@ -100,7 +99,13 @@ pub(crate) fn output(ns: &NsInner, mut pkt: PacketBuf, p: &OutParams) -> io::Res
         ttl: p.ttl,
         dscp: p.tos >> 2,
         ecn: p.tos & 0x03,
-        ident: ns.ip.idents.next(src, p.dst, p.protocol.into()),
+        // RFC 6864 §4.1: an atomic datagram's identification means
+        // nothing; Linux sends 0 when no connected socket has a counter.
+        ident: if p.dont_frag {
+            0
+        } else {
+            ns.ip.idents.next(src, p.dst, p.protocol.into())
+        },
         dont_frag: p.dont_frag,
         more_frags: false,
         frag_offset: 0,
@@ -113,21 +118,37 @@ pub(crate) fn output(ns: &NsInner, mut pkt: PacketBuf, p: &OutParams) -> io::Res
     meta.in_dev = None;
     meta.priority = p.tos;
     meta.offload = None;
+    // The device list is borrowed for the rest of the way: no reference
+    // count on a shared device is touched per packet.
+    percore::with_devices(ns, |devs| local_out(ns, devs, &route, pkt, p.dst))
+}
 
+/// OUTPUT hook, re-routing after a rewrite, then the common tail.
+/// // linux: ip_local_out → __ip_local_out → dst_output
+fn local_out(
+    ns: &NsInner,
+    devs: &[Arc<dyn NetDevice>],
+    route: &RouteResult,
+    mut pkt: PacketBuf,
+    dst: Ipv4Addr,
+) -> io::Result<()> {
+    let mib = ns.snmp_core();
+    let dev = out_device(devs, route)?;
     if run_hook(ns, HookPoint::Output, &mut pkt, None, Some(dev.ifindex())) == Verdict::Drop {
         return Err(hook_drop());
     }
     // A hook that rewrote the destination re-routes the datagram (linux:
     // ip_route_me_harder after mangling).
+    let rerouted;
     let (route, dev) = match Ipv4Packet::new_checked(pkt.data()).map(|h| h.dst_addr()) {
-        Ok(dst) if dst == p.dst => (route, dev),
-        Ok(dst) => {
-            let Some(route) = percore::with_routes(ns, |r| r.lookup(dst)) else {
+        Ok(new_dst) if new_dst == dst => (route, dev),
+        Ok(new_dst) => {
+            let Some(route) = percore::with_routes(ns, |r| r.lookup(new_dst)) else {
                 mib.inc(Ip::OutNoRoutes);
-                return Err(no_route(dst));
+                return Err(no_route(new_dst));
             };
-            let dev = out_device(ns, &route)?;
-            (route, dev)
+            rerouted = route;
+            (&rerouted, out_device(devs, &rerouted)?)
         }
         Err(_) => {
             mib.inc(Ip::OutDiscards);
@@ -137,7 +158,7 @@ pub(crate) fn output(ns: &NsInner, mut pkt: PacketBuf, p: &OutParams) -> io::Res
             ));
         }
     };
-    match finish(ns, &dev, &route, pkt) {
+    match finish(ns, dev, route, pkt) {
         Ok(()) => Ok(()),
         Err(FinishError::HookDrop) => Err(hook_drop()),
         Err(FinishError::TooBig { len, mtu }) => Err(too_long(len, mtu)),
@@ -171,16 +192,24 @@ pub(crate) fn select_source(ns: &NsInner, dst: Ipv4Addr) -> io::Result<Ipv4Addr>
 #[allow(dead_code)] // for TCP's MSS (issue 5)
 pub(crate) fn route_mtu(ns: &NsInner, dst: Ipv4Addr) -> io::Result<usize> {
     let route = percore::with_routes(ns, |r| r.lookup(dst)).ok_or_else(|| no_route(dst))?;
-    Ok(out_device(ns, &route)?.mtu().min(MAX_PACKET_LEN))
+    percore::with_devices(ns, |devs| {
+        Ok(out_device(devs, &route)?.mtu().min(MAX_PACKET_LEN))
+    })
 }
 
-/// The device a route sends through: loopback for our own addresses.
-pub(crate) fn out_device(ns: &NsInner, route: &RouteResult) -> io::Result<Arc<dyn NetDevice>> {
+/// The device a route sends through (loopback for our own addresses),
+/// from the namespace's device list.
+pub(crate) fn out_device<'d>(
+    devs: &'d [Arc<dyn NetDevice>],
+    route: &RouteResult,
+) -> io::Result<&'d Arc<dyn NetDevice>> {
     let ifindex = match route.kind {
         RouteKind::Local => LOOPBACK,
         _ => route.dev,
     };
-    percore::device(ns, ifindex)
+    (ifindex.0 as usize)
+        .checked_sub(1)
+        .and_then(|i| devs.get(i))
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "route through a missing device"))
 }
 
