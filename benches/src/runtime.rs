@@ -194,14 +194,12 @@ enum Bench {
 }
 
 impl Bench {
-    fn run<R: Rt>(self, ops: usize) -> impl Future<Output = Duration> + Send {
-        async move {
-            match self {
-                Bench::SpawnJoin => spawn_join::<R>(ops).await,
-                Bench::Yield => yields::<R>(ops).await,
-                Bench::PingPong { a, b } => ping_pong::<R>(ops, a, b).await,
-                Bench::Timers => timers::<R>(ops).await,
-            }
+    async fn run<R: Rt>(self, ops: usize) -> Duration {
+        match self {
+            Bench::SpawnJoin => spawn_join::<R>(ops).await,
+            Bench::Yield => yields::<R>(ops).await,
+            Bench::PingPong { a, b } => ping_pong::<R>(ops, a, b).await,
+            Bench::Timers => timers::<R>(ops).await,
         }
     }
 }

@@ -19,7 +19,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -333,7 +333,8 @@ impl Core {
 
     /// Stops the core: no new tasks are accepted, every task of this core
     /// is dropped here (so `!Send` futures die on their thread), then the
-    /// NAPI list, fd registrations and timers go.
+    /// NAPI instances are unregistered (drivers dropped), fd registrations
+    /// fail and the timers go.
     pub(crate) fn shutdown(&self) {
         self.closing.set(true);
         let remote = self.remote();
@@ -370,8 +371,12 @@ impl Core {
                 std::thread::yield_now();
             }
         }
-        let napis = std::mem::take(&mut *self.napi_list.borrow_mut());
-        drop(napis);
+        let scheduled = std::mem::take(&mut *self.napi_list.borrow_mut());
+        drop(scheduled);
+        // Registrations die with the core; their handles become inert.
+        for napi in remote.take_napis().iter().filter_map(Weak::upgrade) {
+            napi.unregister();
+        }
         let mut wakers = Vec::new();
         self.io.shut_down(&mut wakers);
         wakers.into_iter().for_each(Waker::wake);

@@ -70,6 +70,8 @@ const MISSED: usize = 2;
 const POLLING: usize = 4;
 /// Unregistered: never polled again.
 const DEAD: usize = 8;
+/// The driver instance has been taken out for dropping (exactly once).
+const RELEASED: usize = 16;
 
 /// What the core does with an instance after polling it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +170,12 @@ impl NapiState {
         self.0.fetch_or(DEAD, Ordering::AcqRel) & POLLING != 0
     }
 
+    /// After [`NapiState::kill`] and with `POLLING` clear: `true` for the
+    /// one caller that may take the driver instance out.
+    fn claim_release(&self) -> bool {
+        self.0.fetch_or(RELEASED, Ordering::AcqRel) & RELEASED == 0
+    }
+
     pub(crate) fn is_polling(&self) -> bool {
         self.0.load(Ordering::Acquire) & POLLING != 0
     }
@@ -187,14 +195,16 @@ pub(crate) struct NapiShared {
     shared: Arc<Shared>,
     core: usize,
     /// Only touched by the owning core while it holds `POLLING`, or by
-    /// `NapiHandle::drop` once `DEAD` is set and `POLLING` is clear.
+    /// [`NapiShared::unregister`] once `DEAD` is set, `POLLING` is clear
+    /// and it won `RELEASED`.
     napi: UnsafeCell<Option<Box<dyn Napi>>>,
 }
 
 // SAFETY: `napi` is `Send`; access to it is exclusive by the POLLING
 // protocol above (the core sets POLLING only with a CAS that fails once
-// DEAD is set, and the dropper waits for POLLING to clear after setting
-// DEAD). Everything else is atomic or immutable.
+// DEAD is set; `unregister` waits for POLLING to clear after setting DEAD,
+// and only the winner of RELEASED touches it then). Everything else is
+// atomic or immutable.
 unsafe impl Sync for NapiShared {}
 // SAFETY: `Box<dyn Napi>` is `Send` (the trait requires it); the rest is
 // `Send + Sync`.
@@ -246,7 +256,8 @@ impl Wake for NapiShared {
 
 /// A registered [`Napi`] instance. Dropping it unregisters the instance:
 /// once `drop` returns, the core never calls it again (if dropped from
-/// inside its own `poll`, that poll is the last one).
+/// inside its own `poll`, that poll is the last one). Runtime shutdown
+/// unregisters every instance too (the handle then does nothing).
 pub struct NapiHandle {
     inner: Arc<NapiShared>,
 }
@@ -287,27 +298,37 @@ impl fmt::Debug for NapiHandle {
 
 impl Drop for NapiHandle {
     fn drop(&mut self) {
-        let inner = &self.inner;
-        if inner.state.kill() {
+        self.inner.unregister();
+    }
+}
+
+impl NapiShared {
+    /// Marks the instance dead and drops the driver instance (unless
+    /// called from inside that instance's own `poll`/`complete`; then it is
+    /// dropped with the last reference). Used by `NapiHandle::drop` and by
+    /// the core's shutdown.
+    pub(crate) fn unregister(&self) {
+        if self.state.kill() {
             let on_owner = context::with_core(|c| {
-                c.is_some_and(|c| c.index == inner.core && Arc::ptr_eq(&c.shared, &inner.shared))
+                c.is_some_and(|c| c.index == self.core && Arc::ptr_eq(&c.shared, &self.shared))
             });
             if on_owner {
-                // Dropped from inside its own poll/complete: the core sees
-                // DEAD when that call returns; the instance is freed with
-                // the last reference.
+                // Called from inside its own poll/complete: the core sees
+                // DEAD when that call returns.
                 return;
             }
             // Another thread is polling it right now: wait for that poll.
-            while inner.state.is_polling() {
+            while self.state.is_polling() {
                 std::thread::yield_now();
             }
         }
-        // SAFETY: DEAD is set and POLLING is clear, so the core will never
-        // touch `napi` again (begin_poll fails on DEAD) and is not touching
-        // it now; we have exclusive access.
-        let napi = unsafe { (*inner.napi.get()).take() };
-        drop(napi);
+        if self.state.claim_release() {
+            // SAFETY: DEAD is set and POLLING is clear, so the core will
+            // never touch `napi` again (begin_poll fails on DEAD) and is not
+            // touching it now; RELEASED makes us the only other accessor.
+            let napi = unsafe { (*self.napi.get()).take() };
+            drop(napi);
+        }
     }
 }
 
@@ -326,14 +347,16 @@ pub(crate) fn register_on(
             ),
         ));
     }
-    Ok(NapiHandle {
-        inner: Arc::new(NapiShared {
-            state: NapiState::new(),
-            shared: shared.clone(),
-            core,
-            napi: UnsafeCell::new(Some(napi)),
-        }),
-    })
+    let inner = Arc::new(NapiShared {
+        state: NapiState::new(),
+        shared: shared.clone(),
+        core,
+        napi: UnsafeCell::new(Some(napi)),
+    });
+    if !shared.cores[core].add_napi(Arc::downgrade(&inner)) {
+        return Err(io::Error::other("the netrt runtime has shut down"));
+    }
+    Ok(NapiHandle { inner })
 }
 
 /// Registers `napi` on core `core` of the current runtime (see
@@ -341,7 +364,7 @@ pub(crate) fn register_on(
 /// runtime explicitly). The instance is polled only after it is scheduled.
 ///
 /// Errors: `InvalidInput` if `core` is out of range, `Other` when called
-/// outside a runtime.
+/// outside a runtime or after it shut down.
 pub fn register(core: usize, napi: Box<dyn Napi>) -> io::Result<NapiHandle> {
     let shared = context::current_shared().ok_or_else(super::not_in_runtime)?;
     register_on(&shared, core, napi)

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Weak;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use super::napi::NapiShared;
 use super::park::Parker;
 use super::sys::EventFd;
@@ -31,6 +33,11 @@ pub(crate) struct Remote {
     /// accepting tasks. Shutdown waits for the count to reach zero, so no
     /// task can still be in flight towards a stopped core.
     live: CachePadded<AtomicUsize>,
+    /// Every NAPI instance registered on this core, so that shutdown can
+    /// unregister them (dropping the drivers, which may hold their own
+    /// handles or wakers). `None` once the core has shut down. Locked on
+    /// registration and at shutdown only.
+    napis: Mutex<Option<Vec<Weak<NapiShared>>>>,
     pub(crate) stats: Counters,
 }
 
@@ -64,6 +71,7 @@ impl Remote {
             parker: CachePadded(Parker::new()),
             doorbell,
             live: CachePadded(AtomicUsize::new(0)),
+            napis: Mutex::new(Some(Vec::new())),
             stats: Counters::default(),
         };
         (remote, rx)
@@ -101,6 +109,22 @@ impl Remote {
     /// Stops admitting tasks.
     pub(crate) fn close(&self) {
         self.live.fetch_or(CLOSED, Ordering::AcqRel);
+    }
+
+    /// Records a NAPI registration; `false` if the core has shut down.
+    pub(crate) fn add_napi(&self, napi: Weak<NapiShared>) -> bool {
+        let mut napis = self.napis.lock();
+        let Some(napis) = napis.as_mut() else {
+            return false;
+        };
+        napis.retain(|n| n.strong_count() > 0);
+        napis.push(napi);
+        true
+    }
+
+    /// Takes the registered NAPI instances and refuses new ones (shutdown).
+    pub(crate) fn take_napis(&self) -> Vec<Weak<NapiShared>> {
+        self.napis.lock().take().unwrap_or_default()
     }
 
     /// Tasks whose future is still alive.
