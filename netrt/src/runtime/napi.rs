@@ -407,7 +407,7 @@ mod loom_tests {
                 })
             };
             let mut completions = 0;
-            let mut poll_all = |completions: &mut usize| loop {
+            let poll_all = |completions: &mut usize| loop {
                 let Some(()) = list.lock().unwrap().pop_front() else {
                     return;
                 };
