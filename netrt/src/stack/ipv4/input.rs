@@ -66,7 +66,7 @@ pub(crate) fn rcv(ns: &NsInner, dev: &Arc<dyn NetDevice>, mut pkt: PacketBuf) {
     // source check and the destination)
     let (src, dst) = (repr.src_addr, repr.dst_addr);
     let (route, src_is_ours) = percore::with_routes(ns, |r| (r.lookup(dst), r.is_local(src)));
-    if is_martian_source(src, src_is_ours, dev) {
+    if is_martian_source(src, src_is_ours, dev) || is_martian_destination(dst, dev) {
         mib.inc(Ip::InAddrErrors);
         return;
     }
@@ -114,6 +114,12 @@ fn is_martian_source(src: Ipv4Addr, src_is_ours: bool, dev: &Arc<dyn NetDevice>)
         || src.is_broadcast()
         || src.octets()[0] == 0
         || (!dev.is_loopback() && (src.is_loopback() || src_is_ours))
+}
+
+/// Destinations no datagram from a link may have: "this network" (0/8)
+/// and loopback addresses (linux: the martian destination checks).
+fn is_martian_destination(dst: Ipv4Addr, dev: &Arc<dyn NetDevice>) -> bool {
+    dst.octets()[0] == 0 || (dst.is_loopback() && !dev.is_loopback())
 }
 
 /// Whether the frame was sent to a link-layer group address.

@@ -106,12 +106,17 @@ fn setup(devs: &[(&str, usize, bool)]) -> (Namespace, Vec<Arc<Capture>>) {
         // The gratuitous ARP of the new address.
         let sent = cap.frames();
         assert_eq!(sent.len(), 1);
+        let addr = ip(cidr.split('/').next().unwrap());
+        let garp = arp_of(&sent[0]);
+        assert_eq!(garp.operation, ArpOperation::Request);
         assert_eq!(
-            EthernetFrame::new_checked(&sent[0][..])
-                .unwrap()
-                .ethertype(),
-            EtherType::Arp
+            (garp.source_protocol_addr, garp.target_protocol_addr),
+            (addr, addr)
         );
+        assert_eq!(garp.source_hardware_addr, cap.mac);
+        let eth = EthernetFrame::new_checked(&sent[0][..]).unwrap();
+        assert_eq!(eth.dst_addr(), EthernetAddress::BROADCAST);
+
         caps.push(cap);
     }
     (ns, caps)
@@ -908,4 +913,73 @@ fn idents_are_consecutive_per_destination() {
     for i in 1..100u16 {
         assert_eq!(g.next(a, b, 17), first.wrapping_add(i));
     }
+}
+
+#[test]
+fn broadcast_and_multicast_destinations_need_no_resolution() {
+    let (ns, caps) = setup(&[("10.0.0.1/24", 1500, false)]);
+    ns.add_route(crate::stack::route::Route::direct(
+        "0.0.0.0/0".parse().unwrap(),
+        IfIndex(2),
+    ))
+    .unwrap();
+    ns.add_route(crate::stack::route::Route::direct(
+        "224.0.0.0/4".parse().unwrap(),
+        IfIndex(2),
+    ))
+    .unwrap();
+    let params = |dst: &str| OutParams {
+        src: None,
+        dst: ip(dst),
+        protocol: IpProtocol::Unknown(253),
+        ttl: 1,
+        tos: 0,
+        dont_frag: false,
+    };
+    for (dst, link) in [
+        ("10.0.0.255", EthernetAddress::BROADCAST),
+        ("255.255.255.255", EthernetAddress::BROADCAST),
+        (
+            "224.0.0.251",
+            EthernetAddress([0x01, 0x00, 0x5e, 0, 0, 0xfb]),
+        ),
+        (
+            "239.129.2.3",
+            EthernetAddress([0x01, 0x00, 0x5e, 0x01, 0x02, 0x03]),
+        ),
+    ] {
+        ns.send_ipv4(&params(dst), b"all").unwrap();
+        let sent = caps[0].frames();
+        assert_eq!(sent.len(), 1, "{dst}");
+        assert_eq!(
+            EthernetFrame::new_checked(&sent[0][..]).unwrap().dst_addr(),
+            link
+        );
+        let p = ipv4_of(&sent[0]);
+        assert_eq!((p.src_addr(), p.dst_addr()), (ip("10.0.0.1"), ip(dst)));
+    }
+    assert_eq!(ns.arp_stats().tx_requests, 1 /* gratuitous */);
+}
+
+#[test]
+fn martian_addresses_from_a_link_are_dropped() {
+    let (ns, caps) = setup(&[("10.0.0.254/24", 1500, false)]);
+    let dev = &caps[0];
+    let echo = echo_request(1, b"m");
+    for (src, dst) in [
+        ("10.0.0.254", "10.0.0.254"), // our own address as source
+        ("127.0.0.1", "10.0.0.254"),
+        ("224.0.0.1", "10.0.0.254"),
+        ("0.1.2.3", "10.0.0.254"),
+        ("255.255.255.255", "10.0.0.254"),
+        ("10.0.0.1", "127.0.0.1"),
+        ("10.0.0.1", "0.0.0.0"),
+    ] {
+        let dg = datagram(src, dst, IpProtocol::Icmp, 64, false, &echo);
+        receive(&ns, dev, &ether(dev.mac, mac(0xa1), EtherType::Ipv4, &dg));
+    }
+    let s = ns.snmp();
+    assert_eq!(s.counter(Ip::InAddrErrors), 7);
+    assert_eq!(s.counter(Icmp::InMsgs), 0);
+    assert!(dev.frames().is_empty());
 }
