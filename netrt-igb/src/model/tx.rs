@@ -341,10 +341,14 @@ fn commit(
     };
     counters.packets += 1;
     counters.octets += len as u64 + FCS_LEN;
-    match mac_class(burst.building(start, len)) {
-        Some(MacClass::Broadcast) => counters.broadcast += 1,
-        Some(MacClass::Multicast) => counters.multicast += 1,
-        _ => {}
+    let frame = burst.building(start, len);
+    // The group bit first: unicast, the common case, is one test.
+    if frame.first().is_some_and(|b| b & 1 != 0) {
+        match mac_class(frame) {
+            Some(MacClass::Broadcast) => counters.broadcast += 1,
+            Some(MacClass::Multicast) => counters.multicast += 1,
+            _ => {}
+        }
     }
     burst.commit(start, len, meta);
 }
