@@ -1,16 +1,16 @@
 //! ARP (RFC 826) and neighbour output: how an IPv4 packet finds the link
 //! address of its next hop.
 //!
-//! * [`rcv`]: ARP input. Learns the sender, answers requests for our
+//! * `rcv`: ARP input. Learns the sender, answers requests for our
 //!   addresses, and sends the packets that were waiting for the sender.
-//! * [`neigh_output`]: the per-packet transmit step after routing. The fast
+//! * `neigh_output`: the per-packet transmit step after routing. The fast
 //!   path reads the next hop's address from this core's snapshot of the
 //!   resolved-neighbour cache, prepends the Ethernet header and hands the
 //!   frame to the device: no lock, no allocation. A miss takes the
 //!   neighbour-table lock and goes through the state machine of
 //!   [`neigh`](super::neigh) (queueing the packet and sending a request).
-//! * [`announce`]: gratuitous ARP when an address is added.
-//! * [`run_timers`]: retransmissions, probes, aging (run by the namespace's
+//! * `announce`: gratuitous ARP when an address is added.
+//! * `run_timers`: retransmissions, probes, aging (run by the namespace's
 //!   timer task).
 //!
 //! The cache holds the entries in states whose address is used as is

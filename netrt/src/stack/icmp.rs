@@ -1,10 +1,10 @@
 //! ICMPv4 (RFC 792): echo, and the error messages of IP.
 //!
-//! * [`rcv`]: answers echo requests (in place: the request's buffer becomes
+//! * `rcv`: answers echo requests (in place: the request's buffer becomes
 //!   the reply), completes [`Namespace::ping`]s on echo replies, and hands
 //!   destination-unreachable / time-exceeded messages to the protocol whose
 //!   datagram they quote (UDP now, TCP later).
-//! * [`send_error`] / [`send_error_quoting`]: the errors IP and the
+//! * `send_error` / `send_error_quoting`: the errors IP and the
 //!   transports send. Following RFC 1122 §3.2.2 they are never sent about
 //!   an ICMP error, a non-first fragment, or a datagram to or from a
 //!   broadcast/multicast address, and they are rate-limited like Linux's

@@ -1,6 +1,6 @@
 //! IPv4: the per-namespace state of IP, ARP and ICMP.
 //!
-//! [`IpState`] is the part of a namespace (Linux `struct net`'s `ipv4`
+//! `IpState` is the part of a namespace (Linux `struct net`'s `ipv4`
 //! member) that the IPv4, ARP and ICMP code keep between packets: the
 //! `ip_forward` switch, the neighbour tables, the reassembly queues, the
 //! identification generator and the ICMP rate limiter.
@@ -170,9 +170,11 @@ impl NeighTables {
 /// Resolved neighbours: (device, next hop) → link address.
 pub(crate) type NeighCache = HashMap<(IfIndex, Ipv4Addr), EthernetAddress, KeyHasher>;
 
-/// A cheap hasher for small fixed keys (addresses, device indexes): keys
-/// come from configured next hops, not from packet fields an attacker
-/// picks freely, so flooding resistance is not needed here.
+/// A cheap hasher for small fixed keys (addresses, device indexes). The
+/// neighbour cache holds only resolved entries, at most the neighbour
+/// table's bound (1024 per device), so keys chosen to collide cannot make
+/// a lookup cost more than that; SipHash's flooding resistance would be
+/// paid on every packet for little.
 pub(crate) type KeyHasher = BuildHasherDefault<MixHasher>;
 
 /// Multiply-rotate mixing of the written words.

@@ -4,7 +4,7 @@
 //! The neighbour tables and the reassembler only say when they next need
 //! attention ([`NeighTable::next_deadline`], [`Reassembler::next_deadline`]);
 //! one task per namespace sleeps until the earliest of those, runs the due
-//! work and sleeps again. It is started on demand by [`kick`] (from
+//! work and sleeps again. It is started on demand by `kick` (from
 //! whichever core first needs a timer) and ends when nothing is pending,
 //! or when the namespace is dropped (it holds only a `Weak`).
 //! // linux: neigh_timer_handler, ip_expire (per-object kernel timers)
