@@ -13,6 +13,7 @@
 //! * [`qdisc`]: queueing disciplines (`pfifo_fast`).
 //! * [`snmp`]: per-core `/proc/net/snmp` counters.
 //! * [`hooks`]: netfilter-style hook points.
+//! * [`tcp`]: TCP building blocks (RTO, congestion control, ISN, SYN cookies).
 
 use std::fmt;
 
@@ -32,6 +33,7 @@ pub mod reasm;
 pub mod route;
 pub mod skb;
 pub mod snmp;
+pub mod tcp;
 pub mod topology;
 pub(crate) mod udp;
 
