@@ -351,6 +351,9 @@ impl Core {
             .collect();
         idle.into_iter().for_each(Waker::wake);
         loop {
+            // Read before draining: a spawn that was in flight has finished
+            // its push when the count drops, so the drain below sees it.
+            let no_spawns_in_flight = remote.spawns_in_flight() == 0;
             let mut progressed = false;
             while let Some(runnable) = self.pop_task() {
                 drop(runnable); // drops the future without polling it
@@ -363,11 +366,18 @@ impl Core {
                 drop(msg);
                 progressed = true;
             }
-            if remote.live() == 0 {
+            // Never-polled tasks were queued (dropped above) or are counted
+            // in flight; every other live task is in the registry.
+            if no_spawns_in_flight
+                && self.tasks.borrow().is_empty()
+                && self.run_queue.borrow().is_empty()
+                && self.inbox.borrow().is_empty()
+            {
                 break;
             }
             if !progressed {
-                // A wake-up or spawn is between its admission and its push.
+                // A wake-up or spawn is between its state change and its
+                // push into our inbox.
                 std::thread::yield_now();
             }
         }

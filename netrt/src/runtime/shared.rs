@@ -29,10 +29,10 @@ pub(crate) struct Remote {
     inbox: Sender<Msg>,
     parker: CachePadded<Parker>,
     pub(crate) doorbell: EventFd,
-    /// Tasks whose future is alive, plus [`CLOSED`] once the core stopped
-    /// accepting tasks. Shutdown waits for the count to reach zero, so no
-    /// task can still be in flight towards a stopped core.
-    live: CachePadded<AtomicUsize>,
+    /// Spawns from other threads between admission and their inbox push,
+    /// plus [`CLOSED`] once the core stopped accepting tasks. Shutdown
+    /// waits for the count to drain so that no new task can be stranded.
+    spawning: CachePadded<AtomicUsize>,
     /// Every NAPI instance registered on this core, so that shutdown can
     /// unregister them (dropping the drivers, which may hold their own
     /// handles or wakers). `None` once the core has shut down. Locked on
@@ -70,7 +70,7 @@ impl Remote {
             inbox: tx,
             parker: CachePadded(Parker::new()),
             doorbell,
-            live: CachePadded(AtomicUsize::new(0)),
+            spawning: CachePadded(AtomicUsize::new(0)),
             napis: Mutex::new(Some(Vec::new())),
             stats: Counters::default(),
         };
@@ -95,20 +95,25 @@ impl Remote {
         }
     }
 
-    /// Counts a new task; `false` if the core no longer accepts tasks (the
-    /// count is taken anyway and given back when the future is dropped).
-    pub(crate) fn admit(&self) -> bool {
-        self.live.fetch_add(1, Ordering::AcqRel) & CLOSED == 0
+    /// A thread other than the core starts handing it a new task: `false`
+    /// if the core no longer accepts tasks. Either way, [`Remote::end_spawn`]
+    /// must follow (after the push, when admitted).
+    pub(crate) fn begin_spawn(&self) -> bool {
+        self.spawning.fetch_add(1, Ordering::AcqRel) & CLOSED == 0
     }
 
-    /// A task's future was dropped.
-    pub(crate) fn release(&self) {
-        self.live.fetch_sub(1, Ordering::Release);
+    pub(crate) fn end_spawn(&self) {
+        self.spawning.fetch_sub(1, Ordering::Release);
     }
 
-    /// Stops admitting tasks.
+    /// Stops admitting tasks from other threads.
     pub(crate) fn close(&self) {
-        self.live.fetch_or(CLOSED, Ordering::AcqRel);
+        self.spawning.fetch_or(CLOSED, Ordering::AcqRel);
+    }
+
+    /// Spawns from other threads still on their way to the inbox.
+    pub(crate) fn spawns_in_flight(&self) -> usize {
+        self.spawning.load(Ordering::Acquire) & !CLOSED
     }
 
     /// Records a NAPI registration; `false` if the core has shut down.
@@ -125,11 +130,6 @@ impl Remote {
     /// Takes the registered NAPI instances and refuses new ones (shutdown).
     pub(crate) fn take_napis(&self) -> Vec<Weak<NapiShared>> {
         self.napis.lock().take().unwrap_or_default()
-    }
-
-    /// Tasks whose future is still alive.
-    pub(crate) fn live(&self) -> usize {
-        self.live.load(Ordering::Acquire) & !CLOSED
     }
 }
 

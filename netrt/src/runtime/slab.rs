@@ -28,6 +28,10 @@ impl<T> Slab<T> {
         self.len
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub(crate) fn insert(&mut self, value: T) -> usize {
         let key = self.free;
         if key == self.entries.len() {

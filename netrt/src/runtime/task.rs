@@ -13,8 +13,11 @@
 //!   the metadata and records the task in its core's registry, so that
 //!   `abort` and shutdown can wake an idle task. Tasks that finish in their
 //!   first poll never pay for this;
-//! * counts the task as live until its future is dropped, which is what
-//!   lets shutdown wait for tasks still in flight towards a core.
+//!
+//! Shutdown finds every task of a core: never-polled tasks are queued
+//! locally, in the inbox, or (spawned from another thread) counted in
+//! flight until pushed; every task that went idle is in the registry until
+//! its future is dropped. A core stops once all of them are dropped.
 
 use std::any::Any;
 use std::fmt;
@@ -68,8 +71,8 @@ const UNREGISTERED: usize = usize::MAX;
 struct TaskFuture<'a, F> {
     #[pin]
     future: F,
-    /// Declared after `future` so it is dropped after it: the task counts
-    /// as live until its future's drop has finished.
+    /// Declared after `future` so it is dropped after it: the task stays in
+    /// the registry until its future's drop has finished.
     guard: TaskGuard<'a>,
 }
 
@@ -126,7 +129,6 @@ impl Drop for TaskGuard<'_> {
             });
             drop(meta.idle_waker.take());
         }
-        meta.shared.cores[meta.core].release();
     }
 }
 
@@ -167,7 +169,13 @@ pub(crate) unsafe fn spawn_task<'a, F>(
 where
     F: Future + 'a,
 {
-    let admitted = shared.cores[core].admit();
+    // On the core itself the run queue is private: no shared counter.
+    let on_core = context::with_core(|c| {
+        c.filter(|c| c.index == core && Arc::ptr_eq(&c.shared, &shared))
+            .map(|c| !c.is_closing())
+    });
+    let admitted = on_core.unwrap_or_else(|| shared.cores[core].begin_spawn());
+    let remote = on_core.is_none().then(|| shared.clone());
     let meta = Meta {
         shared,
         core,
@@ -197,6 +205,9 @@ where
         runnable.schedule();
     } else {
         drop(runnable);
+    }
+    if let Some(shared) = remote {
+        shared.cores[core].end_spawn();
     }
     handle
 }
