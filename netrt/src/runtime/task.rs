@@ -12,7 +12,7 @@
 //! * the first time the task goes idle, parks a clone of its own waker in
 //!   the metadata and records the task in its core's registry, so that
 //!   `abort` and shutdown can wake an idle task. Tasks that finish in their
-//!   first poll never pay for this;
+//!   first poll never pay for this.
 //!
 //! Shutdown finds every task of a core: never-polled tasks are queued
 //! locally, in the inbox, or (spawned from another thread) counted in
