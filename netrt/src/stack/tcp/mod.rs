@@ -11,4 +11,5 @@
 //! * [`syncookie`]: stateless SYN cookies (RFC 4987) with MSS in the
 //!   sequence number and options in the timestamp. // linux: syncookies.c
 
+pub mod cc;
 pub mod rtt;
