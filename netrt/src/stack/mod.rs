@@ -10,7 +10,9 @@
 //! * [`neigh`]: ARP neighbour state machine with per-neighbour pending queues.
 //! * [`frag`]: IPv4 fragmentation on output.
 //! * [`reasm`]: IPv4 reassembly on input.
+//! * [`ephemeral`]: RFC 6056 ephemeral port selection (UDP and TCP).
 //! * [`qdisc`]: queueing disciplines (`pfifo_fast`).
+//! * [`siphash`]: SipHash-2-4, the keyed hash of ISNs and SYN cookies.
 //! * [`snmp`]: per-core `/proc/net/snmp` counters.
 //! * [`hooks`]: netfilter-style hook points.
 //! * [`tcp`]: TCP building blocks (RTO, congestion control, ISN, SYN cookies).
@@ -19,6 +21,7 @@ use std::fmt;
 
 pub mod arp;
 pub mod dev;
+pub mod ephemeral;
 pub mod frag;
 pub mod hooks;
 pub mod icmp;
@@ -31,6 +34,7 @@ pub mod ptype;
 pub mod qdisc;
 pub mod reasm;
 pub mod route;
+pub mod siphash;
 pub mod skb;
 pub mod snmp;
 pub mod tcp;

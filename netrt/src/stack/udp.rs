@@ -8,7 +8,7 @@
 //!   // linux: udp_table, udp_lib_get_port
 //! * Ephemeral ports follow RFC 6056 algorithm 4 ("double-hash port
 //!   selection"): a keyed hash of the endpoints picks a starting offset, a
-//!   second keyed hash picks one of [`PERTURB_SLOTS`] counters that
+//!   second keyed hash picks one of [`PERTURB_SLOTS`](super::ephemeral::PERTURB_SLOTS) counters that
 //!   advances on every pick by a small random step, so choices are
 //!   unpredictable off-path and do not repeat for the same peer.
 //!   // linux: __inet_hash_connect's table_perturb
@@ -22,16 +22,15 @@
 //!   socket that caused it. // linux: __udp4_lib_err
 
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use hashbrown::HashMap;
 use parking_lot::Mutex;
 
+use super::ephemeral::{PortAllocator, EPHEMERAL};
 use super::icmp::{self, ErrorType, IcmpErrorKind};
 use super::ipv4::{self, OutParams};
 use super::ns::NsInner;
@@ -43,12 +42,6 @@ use crate::sync::snapshot::Snapshot;
 use crate::wire::ipv4::{HEADER_LEN as IP_HEADER_LEN, MAX_PACKET_LEN};
 use crate::wire::udp::HEADER_LEN;
 use crate::wire::{DstUnreachable, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr};
-
-/// The ephemeral range (Linux `ip_local_port_range` default).
-pub(crate) const EPHEMERAL: RangeInclusive<u16> = 32768..=60999;
-
-/// Number of perturbation counters of the port allocator.
-pub(crate) const PERTURB_SLOTS: usize = 256;
 
 /// Largest payload of one datagram: 65,535 minus the IPv4 and UDP headers.
 pub const MAX_PAYLOAD: usize = MAX_PACKET_LEN - IP_HEADER_LEN - HEADER_LEN;
@@ -611,11 +604,17 @@ pub(crate) fn send(
             "cannot send to port 0",
         ));
     }
-    let route = route_to(ns, *dst.ip(), broadcast)?;
-    let src = if local.0.is_unspecified() {
-        route.src.ok_or_else(no_source)?
-    } else {
+    let src = if to.is_none() && !local.0.is_unspecified() {
+        // Connected: the route was checked (broadcast included) by
+        // connect, which also fixed the source; IP output still routes
+        // the datagram and reports an unreachable destination.
         local.0
+    } else {
+        let route = route_to(ns, *dst.ip(), broadcast)?;
+        match local.0.is_unspecified() {
+            true => route.src.ok_or_else(no_source)?,
+            false => local.0,
+        }
     };
 
     let mut pkt = PacketBuf::new(PacketBuf::DEFAULT_HEADROOM, HEADER_LEN + payload.len());
@@ -683,68 +682,6 @@ fn no_source() -> io::Error {
         io::ErrorKind::AddrNotAvailable,
         "the output device has no IPv4 address",
     )
-}
-
-// ---------------------------------------------------------------------------
-// Ephemeral ports
-// ---------------------------------------------------------------------------
-
-/// RFC 6056 algorithm 4 over a port range.
-struct PortAllocator {
-    range: RangeInclusive<u16>,
-    /// Keyed hash F (offset) and G (counter index): two independent keys.
-    offset_key: std::hash::RandomState,
-    slot_key: std::hash::RandomState,
-    /// `table[G(..)]`: how far each slot's sequence has advanced.
-    perturb: Box<[u32; PERTURB_SLOTS]>,
-    /// Feeds the random step (a keyed hash of a counter).
-    draws: u64,
-}
-
-impl PortAllocator {
-    fn new(range: RangeInclusive<u16>) -> PortAllocator {
-        PortAllocator {
-            range,
-            offset_key: std::hash::RandomState::new(),
-            slot_key: std::hash::RandomState::new(),
-            perturb: Box::new([0; PERTURB_SLOTS]),
-            draws: 0,
-        }
-    }
-
-    /// A port in the range for which `free` says yes (for `local`
-    /// talking to `dst`, when known), or `AddrInUse` when every port is
-    /// taken.
-    fn pick(
-        &mut self,
-        local: Ipv4Addr,
-        dst: Option<SocketAddrV4>,
-        mut free: impl FnMut(u16) -> bool,
-    ) -> io::Result<u16> {
-        let (lo, hi) = (u32::from(*self.range.start()), u32::from(*self.range.end()));
-        let n = hi - lo + 1;
-        let endpoints = (local, dst);
-        let offset = self.offset_key.hash_one(endpoints) as u32;
-        let slot = self.slot_key.hash_one(endpoints) as usize % PERTURB_SLOTS;
-        // Like Linux, start a small random step past the previous pick so
-        // the sequence for one peer is not simply +1.
-        self.draws = self.draws.wrapping_add(1);
-        let step = 1 + (self.slot_key.hash_one(self.draws) as u32 & 7);
-        let start = self.perturb[slot].wrapping_add(step);
-        for i in 0..n {
-            // `n` <= 65536, so the remainder and the sum fit a u16 range.
-            let port = (lo + offset.wrapping_add(start).wrapping_add(i) % n) as u16;
-            if free(port) {
-                // The next pick for this slot continues after this one.
-                self.perturb[slot] = start.wrapping_add(i).wrapping_add(1);
-                return Ok(port);
-            }
-        }
-        Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            "no free ephemeral UDP port",
-        ))
-    }
 }
 
 #[cfg(all(test, not(loom)))]

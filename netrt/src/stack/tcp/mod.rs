@@ -11,5 +11,31 @@
 //! * [`syncookie`]: stateless SYN cookies (RFC 4987) with MSS in the
 //!   sequence number and options in the timestamp. // linux: syncookies.c
 
+use std::net::SocketAddrV4;
+
 pub mod cc;
+pub mod isn;
 pub mod rtt;
+pub mod syncookie;
+
+/// A connection's addresses, from this host's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FourTuple {
+    /// Our address and port.
+    pub local: SocketAddrV4,
+    /// The peer's address and port.
+    pub remote: SocketAddrV4,
+}
+
+impl FourTuple {
+    /// The tuple as 12 bytes (local address, remote address, local port,
+    /// remote port), the input of the keyed hashes.
+    pub fn to_bytes(&self) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[0..4].copy_from_slice(&self.local.ip().octets());
+        b[4..8].copy_from_slice(&self.remote.ip().octets());
+        b[8..10].copy_from_slice(&self.local.port().to_be_bytes());
+        b[10..12].copy_from_slice(&self.remote.port().to_be_bytes());
+        b
+    }
+}
