@@ -8,6 +8,8 @@
 //!   and CUBIC (RFC 9438, the default). // linux: tcp_cong.c, tcp_cubic.c
 //! * [`isn`]: initial sequence numbers (RFC 6528) and ephemeral port
 //!   choice for `connect` (RFC 6056) that keeps a flow on the calling core.
+//! * [`ooo`]: the receive side's out-of-order queue and its SACK blocks
+//!   (RFC 2018, D-SACK RFC 2883). // linux: tcp_data_queue_ofo
 //! * [`syncookie`]: stateless SYN cookies (RFC 4987) with MSS in the
 //!   sequence number and options in the timestamp. // linux: syncookies.c
 
@@ -15,6 +17,7 @@ use std::net::SocketAddrV4;
 
 pub mod cc;
 pub mod isn;
+pub mod ooo;
 pub mod rtt;
 pub mod syncookie;
 
