@@ -40,10 +40,9 @@
 use std::fmt;
 
 use super::IfIndex;
-use crate::loom::{
-    atomic::{AtomicU64, AtomicU8, Ordering},
-    Arc,
-};
+use std::sync::Arc;
+
+use crate::loom::atomic::{AtomicU64, AtomicU8, Ordering};
 use crate::sync::snapshot::{Snapshot, SnapshotReader};
 use crate::wire::Ipv4Packet;
 

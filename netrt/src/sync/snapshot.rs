@@ -16,10 +16,12 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::loom::{
-    atomic::{AtomicU64, Ordering},
-    Arc,
-};
+// The published values travel in std `Arc`s even under loom: the protocol
+// being model-checked is the generation counter and the slot's mutex, and
+// std `Arc` lets the stack hand in `Arc<dyn ..>`-shaped tables unchanged.
+use std::sync::Arc;
+
+use crate::loom::atomic::{AtomicU64, Ordering};
 
 #[cfg(loom)]
 type Mutex<T> = loom::sync::Mutex<T>;
