@@ -10,6 +10,8 @@
 //!   choice for `connect` (RFC 6056) that keeps a flow on the calling core.
 //! * [`ooo`]: the receive side's out-of-order queue and its SACK blocks
 //!   (RFC 2018, D-SACK RFC 2883). // linux: tcp_data_queue_ofo
+//! * [`scoreboard`]: the sender's SACK scoreboard, pipe and NextSeg()
+//!   (RFC 6675). // linux: tcp_sacktag_write_queue
 //! * [`syncookie`]: stateless SYN cookies (RFC 4987) with MSS in the
 //!   sequence number and options in the timestamp. // linux: syncookies.c
 
@@ -19,6 +21,7 @@ pub mod cc;
 pub mod isn;
 pub mod ooo;
 pub mod rtt;
+pub mod scoreboard;
 pub mod syncookie;
 
 /// A connection's addresses, from this host's point of view.
