@@ -2,7 +2,8 @@
 //! its peers in the same run and prints one table per suite.
 //!
 //! Suites: `runtime` (executor: spawn/join, wakes, timers vs tokio),
-//! `igb` (emulated NIC data path), or `all`. A suite is a module with a `run() -> Table` function registered
+//! `igb` (emulated NIC data path), `udp` (64-byte datagrams between
+//! namespaces vs tokio on loopback), or `all`. A suite is a module with a `run() -> Table` function registered
 //! in [`SUITES`].
 
 use std::fmt::Write as _;
@@ -10,12 +11,17 @@ use std::process::ExitCode;
 
 mod igb;
 mod runtime;
+mod udp;
 
 /// A suite: its name on the command line and the function that runs it.
 type Suite = (&'static str, fn() -> Table);
 
 /// Registered suites, run in this order by `all`.
-const SUITES: &[Suite] = &[("runtime", runtime::run), ("igb", igb::run)];
+const SUITES: &[Suite] = &[
+    ("runtime", runtime::run),
+    ("igb", igb::run),
+    ("udp", udp::run),
+];
 
 /// Throughput results of one suite: one row per benchmark, one column per
 /// system (netrt first, then its peers); ratios are netrt / peer.
