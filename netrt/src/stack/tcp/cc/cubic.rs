@@ -177,6 +177,8 @@ impl Cubic {
     }
 
     /// The multiplicative decrease shared by fast loss and RTO (§4.6-4.7).
+    /// The new threshold is `β·cwnd`, as Linux computes it (§4.6 notes
+    /// implementations using cwnd rather than the flight size).
     fn reduce(&mut self) {
         let cwnd = self.cwnd;
         self.w_max = if self.p.fast_convergence && cwnd < self.w_max {
