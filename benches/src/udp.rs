@@ -198,7 +198,7 @@ async fn client<S: System>(sock: Arc<S::Sock>, window: usize, core: usize) -> (u
     loop {
         S::recv(&sock, &mut buf).await.expect("client recv");
         echoes += 1;
-        if echoes % 256 == 0 {
+        if echoes.is_multiple_of(256) {
             progress.store(echoes, Ordering::Relaxed);
             if start.elapsed() >= RUN {
                 break;

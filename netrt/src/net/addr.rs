@@ -148,7 +148,8 @@ one_addr! {
 impl ToSocketAddrs for &[SocketAddr] {}
 impl ToSocketAddrsPriv for &[SocketAddr] {
     fn to_addrs(&self, _: Internal) -> io::Result<Addrs> {
-        Ok(Addrs(AddrsInner::Many(self.to_vec().into_iter())))
+        // Owned: the iterator outlives the borrowed slice.
+        Ok(Addrs(AddrsInner::Many(Vec::from(*self).into_iter())))
     }
 }
 
