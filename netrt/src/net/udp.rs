@@ -33,7 +33,7 @@ use crate::stack::udp::{self, RecvMode, UdpSock};
 /// Methods take `&self`: share the socket through an `Arc` to send and
 /// receive from different tasks. Dropping it closes it.
 ///
-/// ```no_run
+/// ```
 /// # #[netrt::main] async fn main() -> std::io::Result<()> {
 /// use netrt::net::UdpSocket;
 ///
