@@ -377,6 +377,7 @@ fn burst_spreads_over_queues_in_order_with_one_interrupt_each() {
                 start: 34,
                 offset: 16,
             }),
+            tso: None,
         };
         burst.push(&f, meta);
         let q = rss::reta_queue(&reta, t.hash(&rss::ipv4_4tuple(a, b, 1000 + flow, 80)));

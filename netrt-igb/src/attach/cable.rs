@@ -472,6 +472,7 @@ mod tests {
                 start: 34,
                 offset: 16,
             }),
+            tso: None,
         };
         let plain = TxMeta::default();
         for seq in 0..100 {
@@ -630,6 +631,7 @@ mod tests {
                 start: 34,
                 offset: 16,
             }),
+            tso: None,
         };
         for seq in 0..1000 {
             a.send(&frame(seq, 100), &partial);

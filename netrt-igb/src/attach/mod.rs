@@ -16,11 +16,14 @@
 mod cable;
 mod delay;
 mod impair;
+mod tap;
+pub mod vnet;
 
 use std::sync::Arc;
 
 pub use cable::{Cable, CableStats, Dir};
 pub use impair::{CableConfig, Impairments};
+pub use tap::{Tap, TapAttachment, TapConfig, TapStats};
 
 /// An L4 checksum the transmitter left for the wire to carry as metadata
 /// (linux: `CHECKSUM_PARTIAL`): the checksum field at `start + offset`
@@ -41,6 +44,24 @@ pub struct TxMeta {
     /// metadata instead. Only set when the attachment said it carries
     /// checksum metadata ([`Attachment::carries_csum_offload`]).
     pub partial_csum: Option<PartialCsum>,
+    /// `Some` when the frame is an unsegmented TCP/IPv4 TSO frame for the
+    /// wire to cut (linux: a GSO skb). Only set when the attachment asked
+    /// for it ([`Attachment::wants_unsegmented_tso`]); `partial_csum` is
+    /// then set too.
+    pub tso: Option<TsoMeta>,
+}
+
+/// Segmentation left to the wire: a TCP/IPv4 frame whose payload after
+/// `hdr_len` bytes of headers is to be cut into `mss`-byte segments.
+/// The IPv4 total length and header checksum describe the whole frame and
+/// the TCP checksum field holds the pseudo-header seed with the whole L4
+/// length, as in a Linux GSO skb.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TsoMeta {
+    /// Payload bytes per segment.
+    pub mss: u16,
+    /// Ethernet + IP + TCP header bytes, repeated in every segment.
+    pub hdr_len: u16,
 }
 
 /// What the wire tells the receiving port about a frame.
@@ -190,6 +211,14 @@ pub trait Attachment: Send + Sync {
     fn carries_csum_offload(&self) -> bool {
         false
     }
+
+    /// Whether the wire segments TSO frames itself (a TAP with the
+    /// virtio-net header's GSO). When true (and checksum offload is
+    /// carried), the port hands over each TSO frame whole with
+    /// [`TxMeta::tso`] set instead of cutting it.
+    fn wants_unsegmented_tso(&self) -> bool {
+        false
+    }
 }
 
 /// A port as seen from the wire: frames arrive through [`Self::deliver`] or
@@ -234,6 +263,7 @@ mod tests {
                 start: 34,
                 offset: 6,
             }),
+            tso: None,
         };
         b.push(b"first", TxMeta::default());
         // Built in place: reserve, extend, then commit.

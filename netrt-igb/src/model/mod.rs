@@ -39,7 +39,7 @@
 
 mod irq;
 mod offload;
-mod packet;
+pub(crate) mod packet;
 mod regfile;
 mod rx;
 mod tx;
@@ -306,6 +306,10 @@ impl IgbModel {
             let mut st = q.state.lock();
             st.attachment = attachment.clone();
             st.carries_csum = carries;
+            st.unsegmented_tso = carries
+                && attachment
+                    .as_ref()
+                    .is_some_and(|a| a.wants_unsegmented_tso());
         }
         let up = attachment.is_some();
         *self.attachment.lock() = attachment;

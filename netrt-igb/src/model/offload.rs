@@ -21,7 +21,7 @@
 //! the frame travels with a [`PartialCsum`], exactly a Linux
 //! `CHECKSUM_PARTIAL` skb.
 
-use crate::attach::{PartialCsum, TxMeta};
+use crate::attach::{PartialCsum, TsoMeta, TxMeta};
 use crate::desc::{L4Type, TxContextDesc};
 
 use super::packet::{be16, be32, fold, put16, put32, sum};
@@ -109,6 +109,7 @@ fn fill_l4_csum(
         let offset = (field - lay.l4) as u16;
         return Ok(TxMeta {
             partial_csum: Some(PartialCsum { start, offset }),
+            tso: None,
         });
     }
     let mut c = !fold(sum(0, &frame[lay.l4..]));
@@ -136,6 +137,54 @@ pub(crate) fn insert_checksums(
         Some(off) if txsm => fill_l4_csum(frame, &lay, lay.l4 + off, carry_partial),
         _ => Ok(TxMeta::default()),
     }
+}
+
+/// Whether a TSO frame can cross whole ([`whole_tso`]): TCP/IPv4 that
+/// fits one IPv4 packet; anything else is segmented by the device.
+pub(crate) fn fits_whole_tso(ctx: &TxContextDesc, paylen: usize) -> bool {
+    ctx.l4_type() == L4Type::Tcp
+        && ctx.is_ipv4()
+        && usize::from(ctx.iplen()) + usize::from(ctx.l4len()) + paylen <= usize::from(u16::MAX)
+}
+
+/// Prepares a TSO frame to cross a wire that segments it (linux: what
+/// `tcp_gso_segment` expects of a GSO skb): the IPv4 total length and
+/// header checksum cover the whole frame, and the length-less TCP seed is
+/// completed with the whole L4 length. Returns the frame's length and its
+/// metadata. TCP/IPv4 only, up to the 64 KiB an IPv4 packet can hold.
+pub(crate) fn whole_tso(
+    frame: &mut [u8],
+    ctx: &TxContextDesc,
+    paylen: usize,
+) -> Result<(usize, TxMeta), OffloadError> {
+    let lay = Layout::of(ctx);
+    let (mss, l4len) = (ctx.mss(), usize::from(ctx.l4len()));
+    if ctx.l4_type() != L4Type::Tcp || !ctx.is_ipv4() || mss == 0 || l4len < 20 {
+        return Err(OffloadError::BadTso);
+    }
+    let hdr_len = lay.l4 + l4len;
+    let bad = OffloadError::BadOffsets;
+    if hdr_len + paylen > frame.len() {
+        return Err(bad);
+    }
+    let ip_total = u16::try_from(lay.l4 - lay.l3 + l4len + paylen).map_err(|_| bad)?;
+    let l4_total = u16::try_from(l4len + paylen).map_err(|_| bad)?;
+    put16(frame, lay.l3 + 2, ip_total);
+    fill_ipv4_csum(frame, lay.l3, lay.l4)?;
+    let field = lay.l4 + 16;
+    let seed = be16(frame, field).ok_or(bad)?;
+    put16(frame, field, fold(u64::from(seed) + u64::from(l4_total)));
+    let meta = TxMeta {
+        partial_csum: Some(PartialCsum {
+            start: u16::try_from(lay.l4).map_err(|_| bad)?,
+            offset: 16,
+        }),
+        tso: Some(TsoMeta {
+            mss,
+            hdr_len: u16::try_from(hdr_len).map_err(|_| bad)?,
+        }),
+    };
+    Ok((hdr_len + paylen, meta))
 }
 
 /// Cuts a TSO frame (headers followed by `paylen` payload bytes) into MSS

@@ -73,6 +73,8 @@ pub(super) struct TxState {
     pub attachment: Option<Arc<dyn Attachment>>,
     /// The attachment carries checksum offload as metadata.
     pub carries_csum: bool,
+    /// The attachment cuts TSO frames itself (implies `carries_csum`).
+    pub unsegmented_tso: bool,
     pub counters: TxCounters,
 }
 
@@ -278,7 +280,22 @@ impl IgbModel {
         let d = &g.first;
         let ctx = st.ctx[usize::from(d.ctx_idx() & 1)];
         let carries = st.carries_csum;
-        let result = if d.tse() {
+        let whole = st.unsegmented_tso && offload::fits_whole_tso(&ctx, d.paylen() as usize);
+        let result = if d.tse() && whole {
+            let TxState {
+                frame,
+                burst,
+                counters,
+                ..
+            } = &mut *st;
+            let paylen = d.paylen() as usize;
+            offload::whole_tso(&mut frame[..g.len], &ctx, paylen).map(|(len, meta)| {
+                let start = burst.next_start();
+                burst.reserve(len).copy_from_slice(&frame[..len]);
+                commit(burst, counters, start, len, meta, psp);
+                counters.tso_contexts += 1;
+            })
+        } else if d.tse() {
             let TxState {
                 frame,
                 seg,
