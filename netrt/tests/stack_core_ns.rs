@@ -360,3 +360,57 @@ fn a_full_tx_ring_keeps_frames_queued_and_retries_after_the_clean() {
             .all(|s| s.0 == reply));
     });
 }
+
+#[test]
+fn pfifo_fast_sends_by_tos_band_within_a_poll() {
+    // Frames queued during one poll leave in band order: "minimize delay"
+    // (band 0) before best effort (band 1) before bulk (band 2).
+    let rt = Builder::new().cores(1).build().unwrap();
+    let topo = Topology::new()
+        .namespace("a")
+        .namespace("b")
+        .cable("a", "b", CableSpec::new("", ""))
+        .build(&rt.handle())
+        .unwrap();
+    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let a_dev = topo.device("a", "eth0").unwrap();
+    let b_dev = topo.device("b", "eth0").unwrap();
+    let fired = Arc::new(AtomicBool::new(false));
+    let _tap = {
+        let (b_dev, a_mac, fired) = (b_dev.clone(), a_dev.mac(), fired.clone());
+        b.add_packet_tap(move |_, dir, _| {
+            if dir != In || fired.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            // (TOS, tag) in sending order: bulk, best effort, low delay.
+            for (tos, tag) in [(0x08u8, b'B'), (0x00, b'E'), (0x10, b'L')] {
+                for i in 0..3u8 {
+                    let mut payload = [0u8; 46];
+                    payload[..2].copy_from_slice(&[tag, i]);
+                    let f = eth(a_mac, b_dev.mac(), ETH_P_EXPERIMENTAL, &payload);
+                    let mut p = PacketBuf::from_slice(32, &f);
+                    p.meta_mut().priority = tos;
+                    b_dev.xmit(p);
+                }
+            }
+        })
+    };
+    let (log_a, _ta) = record(&a);
+    rt.block_on(async move {
+        let f = eth(b_dev.mac(), a_dev.mac(), ETH_P_EXPERIMENTAL, &[0u8; 46]);
+        a_dev.xmit(PacketBuf::from_slice(32, &f));
+        until("9 frames", || count(&log_a, In) == 9).await;
+        let order: Vec<(u8, u8)> = log_a
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.1 == In)
+            .map(|s| (s.0[14], s.0[15]))
+            .collect();
+        let want: Vec<(u8, u8)> = [b'L', b'E', b'B']
+            .iter()
+            .flat_map(|&t| (0..3).map(move |i| (t, i)))
+            .collect();
+        assert_eq!(order, want);
+    });
+}

@@ -8,8 +8,9 @@
 //! spread over the runtime's `--cores` cores by RSS); the router forwards.
 //! The program prints every namespace's devices, addresses and routes,
 //! pings the server from the client through the router (`--count`
-//! times; `--loss` percent of frames lost on the first cable), then
-//! prints the cable and device counters.
+//! times; `--loss` percent of frames lost on the first cable), exchanges
+//! UDP datagrams with an echo task running in the server's namespace,
+//! then prints the cable and device counters.
 //!
 //! ```text
 //! cargo run -p netrt-examples --bin topology -- --cores 2 --queues 4 --count 5 --loss 10
@@ -20,6 +21,7 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use netrt::net::UdpSocket;
 use netrt::stack::topology::{CableSpec, Topology};
 use netrt_igb::attach::{CableConfig, Impairments};
 
@@ -101,10 +103,10 @@ fn run(args: &Args) -> io::Result<()> {
         .build(&rt.handle())?;
     println!("{topo}");
 
-    let client = topo.ns("client").clone();
+    let (client, server_ns) = (topo.ns("client").clone(), topo.ns("server").clone());
     let server: Ipv4Addr = "10.0.1.2".parse().map_err(io::Error::other)?;
     let count = args.count;
-    let answered = rt.block_on(async move {
+    rt.block_on(async move {
         let mut answered = 0;
         for seq in 1..=count {
             let payload = [seq as u8; 56];
@@ -119,10 +121,40 @@ fn run(args: &Args) -> io::Result<()> {
                 Err(e) => println!("icmp_seq={seq}: {e}"),
             }
         }
-        answered
-    });
-    println!("--- {server} ping statistics ---");
-    println!("{count} packets transmitted, {answered} received\n");
+        println!("--- {server} ping statistics ---");
+        println!("{count} packets transmitted, {answered} received\n");
+
+        // UDP: an echo task inside `server`, a client inside `client`.
+        let echo = server_ns.scope(UdpSocket::bind("10.0.1.2:7")).await?;
+        server_ns.spawn(async move {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, from)) = echo.recv_from(&mut buf).await {
+                let _ = echo.send_to(&buf[..n], from).await;
+            }
+        });
+        let echoed = client
+            .scope(async move {
+                // Bound inside the scope: the socket belongs to `client`.
+                let sock = UdpSocket::bind("0.0.0.0:0").await?;
+                sock.connect((server, 7)).await?;
+                let mut echoed = 0;
+                for i in 0..count {
+                    let msg = format!("datagram {i}");
+                    sock.send(msg.as_bytes()).await?;
+                    let mut buf = [0u8; 64];
+                    match netrt::time::timeout(Duration::from_secs(1), sock.recv(&mut buf)).await {
+                        Ok(Ok(n)) if &buf[..n] == msg.as_bytes() => echoed += 1,
+                        Ok(Ok(_)) => println!("udp: wrong echo for {msg:?}"),
+                        Ok(Err(e)) => println!("udp: {e}"),
+                        Err(_) => println!("udp: {msg:?} lost"),
+                    }
+                }
+                io::Result::Ok(echoed)
+            })
+            .await?;
+        println!("udp echo: {echoed} of {count} datagrams came back\n");
+        io::Result::Ok(())
+    })?;
     println!("{topo}");
     for ns in topo.namespaces() {
         let s = ns.netif_stats();

@@ -45,8 +45,15 @@ pub enum CsumState {
     /// Nothing: software must verify (RX) or has computed it (TX).
     #[default]
     None,
-    /// The device (or the cable / loopback) verified it on receive
-    /// (linux: `CHECKSUM_UNNECESSARY`).
+    /// The device (or the cable / loopback) vouches for it on receive
+    /// (linux: `CHECKSUM_UNNECESSARY`): software must not verify it.
+    ///
+    /// Over an in-memory link (cable, loopback) the sender may have used
+    /// checksum offload, in which case the field holds only the
+    /// pseudo-header seed, as with Linux veth. Code that sends such a
+    /// packet on (forwarding) must not trust the field: it re-arms the
+    /// offload (seed in the field, [`CsumState::Partial`] with an offload
+    /// request) or computes the checksum.
     Verified,
     /// The checksum field holds only the pseudo-header sum; the device is
     /// asked to finish it on transmit (linux: `CHECKSUM_PARTIAL`).
@@ -65,7 +72,9 @@ pub struct PacketMeta {
     pub csum: CsumState,
     /// Offload request for the driver on transmit (checksum / TSO).
     pub offload: Option<TxOffload>,
-    /// Priority (IP TOS), the pfifo_fast band input.
+    /// The IP TOS byte: the device qdisc maps it to a Linux priority
+    /// ([`tos_to_priority`](super::qdisc::tos_to_priority)) and that to a
+    /// pfifo_fast band.
     pub priority: u8,
 }
 

@@ -46,7 +46,7 @@ use crate::runtime::Handle;
 use crate::stack::ns::NsInner;
 use crate::stack::percore::{self, TxFlush};
 use crate::stack::ptype::{TapDirection, Taps};
-use crate::stack::qdisc::{PfifoFast, Qdisc, QdiscStats, DEFAULT_TXQUEUELEN};
+use crate::stack::qdisc::{tos_to_priority, PfifoFast, Qdisc, QdiscStats, DEFAULT_TXQUEUELEN};
 use crate::stack::skb::{CsumState, PacketBuf};
 use crate::stack::{netif, IfIndex};
 use crate::wire::{ethernet, EthernetAddress};
@@ -269,7 +269,8 @@ impl NetDevice for IgbNetDev {
         }
         let i = self.tx_queue();
         let q = &self.queues[i];
-        let priority = frame.meta().priority;
+        // linux: skb->priority from the TOS (rt_tos2priority)
+        let priority = tos_to_priority(frame.meta().priority);
         let mut st = q.state.lock();
         // Inside a NAPI poll: queue, and run once at the end of the poll
         // for all the frames it produced.
