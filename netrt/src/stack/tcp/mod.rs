@@ -12,12 +12,15 @@
 //!   (RFC 2018, D-SACK RFC 2883). // linux: tcp_data_queue_ofo
 //! * [`scoreboard`]: the sender's SACK scoreboard, pipe and NextSeg()
 //!   (RFC 6675). // linux: tcp_sacktag_write_queue
+//! * [`conn`]: the per-connection state machine (RFC 9293) built on
+//!   the pieces above. // linux: tcp_input.c, tcp_output.c
 //! * [`syncookie`]: stateless SYN cookies (RFC 4987) with MSS in the
 //!   sequence number and options in the timestamp. // linux: syncookies.c
 
 use std::net::SocketAddrV4;
 
 pub mod cc;
+pub mod conn;
 pub mod isn;
 pub mod ooo;
 pub mod rtt;

@@ -1,0 +1,75 @@
+//! Per-connection tunables, Linux defaults. // linux: sysctl net.ipv4.tcp_*
+
+use std::time::Duration;
+
+use crate::stack::tcp::rtt::RtoConfig;
+
+/// The options a connection is created with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// The MSS we advertise (our MTU minus 40); also caps the MSS we send.
+    pub mss: u16,
+    /// Send buffer size in bytes: [`send`](super::Connection::send)
+    /// accepts data up to this much unacknowledged plus unsent.
+    pub send_buf: usize,
+    /// Receive buffer size in bytes: the largest window we advertise.
+    pub recv_buf: usize,
+    /// Offer window scaling (RFC 7323). // linux: tcp_window_scaling
+    pub window_scaling: bool,
+    /// Offer SACK (RFC 2018). // linux: tcp_sack
+    pub sack: bool,
+    /// Offer timestamps (RFC 7323). // linux: tcp_timestamps
+    pub timestamps: bool,
+    /// Disable Nagle's algorithm (`TCP_NODELAY`).
+    pub nodelay: bool,
+    /// Retransmission timeout bounds.
+    pub rto: RtoConfig,
+    /// SYN (or SYN-ACK) retransmissions before giving up.
+    /// // linux: tcp_syn_retries (6)
+    pub syn_retries: u32,
+    /// Data retransmissions before giving up. // linux: tcp_retries2 (15)
+    pub retries: u32,
+    /// Longest an ACK is delayed. // linux: TCP_DELACK_MAX (40 ms here,
+    /// Linux's TCP_DELACK_MIN which is what it uses once RTT is known)
+    pub delayed_ack: Duration,
+    /// ACKs sent immediately (quick-ack mode) at the start of a
+    /// connection and after the receiver was idle. // linux: icsk_ack.quick
+    pub quickacks: u32,
+    /// TIME-WAIT duration, 2·MSL. // linux: TCP_TIMEWAIT_LEN (60 s)
+    pub time_wait: Duration,
+    /// Congestion control algorithm by name (`"cubic"`, `"reno"`).
+    pub congestion: &'static str,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            mss: 1460,
+            send_buf: 256 * 1024,
+            recv_buf: 256 * 1024,
+            window_scaling: true,
+            sack: true,
+            timestamps: true,
+            nodelay: false,
+            rto: RtoConfig::LINUX,
+            syn_retries: 6,
+            retries: 15,
+            delayed_ack: Duration::from_millis(40),
+            quickacks: 16,
+            time_wait: Duration::from_secs(60),
+            congestion: "cubic",
+        }
+    }
+}
+
+impl TcpConfig {
+    /// The window scale shift we offer: the smallest that lets the
+    /// receive buffer be advertised whole (at most 14, RFC 7323 §2.3).
+    pub fn window_shift(&self) -> u8 {
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buf >> shift) > usize::from(u16::MAX) {
+            shift += 1;
+        }
+        shift
+    }
+}

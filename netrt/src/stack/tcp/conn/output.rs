@@ -1,0 +1,333 @@
+//! Segment construction: SYN and SYN-ACK with options, data limited by
+//! the congestion window, the peer's window, the MSS, Nagle (RFC 896)
+//! and sender SWS avoidance (RFC 9293 §3.8.6.2.1); retransmissions
+//! (go-back after an RTO, NewReno's head, RFC 6675's `NextSeg`); ACKs
+//! with SACK blocks and a window chosen with receiver SWS avoidance
+//! (§3.8.6.2.2); zero-window probes. // linux: tcp_write_xmit, tcp_transmit_skb
+
+use std::time::Instant;
+
+use super::{Connection, State};
+use crate::stack::tcp::scoreboard::NextSeg;
+use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, TcpTimestamp};
+
+impl Connection {
+    /// Emits every segment that is due now, in order, through `emit`;
+    /// returns how many. Call after any input, user call or timer.
+    pub fn poll_transmit(&mut self, now: Instant, emit: &mut impl FnMut(TcpRepr<'_>)) -> usize {
+        let mut n = 0;
+        let mut out = |r: TcpRepr<'_>| {
+            n += 1;
+            emit(r)
+        };
+        if let Some(rst) = self.pending_rst.take() {
+            self.counters.out_rsts += 1;
+            let mut r = self.bare(rst.seq, TcpFlags::RST);
+            if let Some(ack) = rst.ack {
+                r.flags |= TcpFlags::ACK;
+                r.ack_number = ack;
+            }
+            out(r);
+        }
+        match self.state {
+            State::Closed => return n,
+            State::SynSent | State::SynReceived if self.snd_nxt == self.iss => {
+                let flags = if self.state == State::SynSent {
+                    TcpFlags::SYN
+                } else {
+                    TcpFlags::SYN | TcpFlags::ACK
+                };
+                let hdr = self.header(self.iss, flags, now);
+                out(hdr);
+                self.on_transmitted(self.iss, 1, now);
+            }
+            _ => {}
+        }
+        let sending = matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+        );
+        if self.syn_acked && sending {
+            self.transmit_data(now, &mut out);
+        }
+        if self.probe_now {
+            self.probe_now = false;
+            self.counters.window_probes += 1;
+            // An old sequence number elicits an ACK with the window.
+            // // linux: tcp_xmit_probe_skb
+            let hdr = self.header(self.snd_una - 1, TcpFlags::ACK, now);
+            out(hdr);
+        }
+        if self.ack_now && self.state.is_synchronized() && self.state != State::SynReceived {
+            let hdr = self.header(self.snd_nxt, TcpFlags::ACK, now);
+            out(hdr);
+        }
+        n
+    }
+
+    /// Data, FIN and retransmissions.
+    fn transmit_data(&mut self, now: Instant, out: &mut impl FnMut(TcpRepr<'_>)) {
+        if self.snd_una == self.snd_max && self.unsent() > 0 {
+            if let Some(last) = self.last_send {
+                let idle = now.saturating_duration_since(last);
+                if idle > self.rtt.rto() {
+                    self.cc.on_idle_restart(now, idle, self.rtt.rto());
+                }
+            }
+        }
+        if self.rexmit_head {
+            self.rexmit_head = false;
+            let len = self.snd_mss.min(self.outstanding_data(self.snd_una));
+            self.send_segment(self.snd_una, len, now, out);
+            if self.sack_ok {
+                self.scoreboard.on_retransmit(self.snd_una, len.max(1));
+            }
+        }
+        if self.sack_ok && self.recover.is_some() {
+            self.sack_recovery(now, out);
+        } else {
+            while let Some(len) = self.next_send_len(self.cc.cwnd() + self.inflation) {
+                self.send_segment(self.snd_nxt, len, now, out);
+            }
+        }
+        if self.unsent() > 0 && self.snd_max == self.snd_una && self.persist_at.is_none() {
+            // Nothing in flight will bring an ACK that opens the window.
+            self.persist_at = Some(now + self.persist_interval());
+        }
+    }
+
+    /// RFC 6675 §5 steps (C): send while `cwnd - pipe >= 1 SMSS`.
+    fn sack_recovery(&mut self, now: Instant, out: &mut impl FnMut(TcpRepr<'_>)) {
+        loop {
+            let mss = self.snd_mss;
+            let pipe = self.scoreboard.pipe(mss);
+            let cwnd = self.cc.cwnd();
+            if pipe.saturating_add(mss) > cwnd {
+                return;
+            }
+            let new_len = self.next_send_len(u32::MAX);
+            match self.scoreboard.next_seg(mss, new_len.is_some()) {
+                NextSeg::Retransmit { seq, len, .. } => {
+                    self.send_segment(seq, len, now, out);
+                    self.scoreboard.on_retransmit(seq, len);
+                }
+                NextSeg::Rescue { seq, len } => {
+                    self.send_segment(seq, len, now, out);
+                    self.scoreboard.on_rescue();
+                }
+                NextSeg::NewData => match new_len {
+                    Some(len) => self.send_segment(self.snd_nxt, len, now, out),
+                    None => return,
+                },
+                NextSeg::Nothing => return,
+            }
+        }
+    }
+
+    /// Bytes of data from `seq` to the end of the send buffer.
+    fn outstanding_data(&self, seq: SeqNumber) -> u32 {
+        let end = self.data_start() + self.sndbuf.len() as u32;
+        if end > seq {
+            end.distance(seq)
+        } else {
+            0
+        }
+    }
+
+    /// Bytes never sent (from `SND.NXT`).
+    pub(super) fn unsent(&self) -> u32 {
+        self.outstanding_data(self.snd_nxt)
+    }
+
+    /// Whether our FIN still has to go at `SND.NXT`.
+    fn fin_due(&self) -> bool {
+        self.fin_seq.is_some_and(|fin| self.snd_nxt <= fin)
+    }
+
+    /// The payload of the next new segment, if one may go now (0 for a
+    /// bare FIN): window, MSS, sender SWS and Nagle decide.
+    /// // linux: tcp_snd_wnd_test, tcp_nagle_test
+    fn next_send_len(&self, cwnd: u32) -> Option<u32> {
+        let unsent = self.unsent();
+        if unsent == 0 {
+            let in_flight = self.snd_nxt.distance(self.snd_una);
+            return (self.fin_due() && cwnd > in_flight).then_some(0);
+        }
+        let len = unsent.min(self.snd_mss).min(self.window_room(cwnd));
+        if len == 0 {
+            return None;
+        }
+        if len < self.snd_mss && len < unsent {
+            // Window-limited: no silly small segment. The peer's window
+            // will open (ACK) or the persist timer forces progress.
+            return (len >= self.max_snd_wnd / 2 && self.snd_nxt == self.snd_una).then_some(len);
+        }
+        let closes = self.fin_seq == Some(self.snd_nxt + len);
+        if len < self.snd_mss && !self.cfg.nodelay && !closes && self.snd_nxt != self.snd_una {
+            return None; // Nagle: one small segment in flight at a time
+        }
+        Some(len)
+    }
+
+    /// Bytes the congestion window and the peer's window allow at
+    /// `SND.NXT`.
+    fn window_room(&self, cwnd: u32) -> u32 {
+        let in_flight = self.snd_nxt.distance(self.snd_una);
+        let right = self.snd_una + self.snd_wnd;
+        let rwnd = if right > self.snd_nxt {
+            right.distance(self.snd_nxt)
+        } else {
+            0
+        };
+        cwnd.saturating_sub(in_flight).min(rwnd)
+    }
+
+    /// Sends `len` bytes at `seq` (with our FIN if they end where it
+    /// goes) and does the bookkeeping.
+    fn send_segment(&mut self, seq: SeqNumber, len: u32, now: Instant, out: &mut impl FnMut(TcpRepr<'_>)) {
+        let len = len.min(self.outstanding_data(seq));
+        let off = seq.distance(self.data_start()) as usize;
+        let mut flags = TcpFlags::ACK;
+        let fin = self.fin_seq == Some(seq + len);
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        if len > 0 && off + len as usize == self.sndbuf.len() {
+            flags |= TcpFlags::PSH;
+        }
+        let hdr = self.header(seq, flags, now);
+        out(TcpRepr {
+            payload: self.sndbuf.slice(off, len as usize),
+            ..hdr
+        });
+        self.on_transmitted(seq, len + u32::from(fin), now);
+    }
+
+    /// Sequence bookkeeping after sending `[seq, seq + seq_len)`.
+    fn on_transmitted(&mut self, seq: SeqNumber, seq_len: u32, now: Instant) {
+        let end = seq + seq_len;
+        if seq < self.snd_max {
+            self.counters.retrans_segs += 1;
+            // Karn: an ACK covering a retransmission gives no sample.
+            if self.rtt_probe.is_some_and(|(e, _)| seq < e) {
+                self.rtt_probe = None;
+            }
+        } else if self.rtt_probe.is_none() && !self.ts_ok {
+            self.rtt_probe = Some((end, now));
+        }
+        if seq == self.snd_nxt {
+            self.snd_nxt = end;
+        }
+        if end > self.snd_max {
+            self.snd_max = end;
+            self.scoreboard.on_send(end);
+        }
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+        self.last_send = Some(now);
+    }
+
+    /// A segment with no options and no ACK (for RSTs).
+    fn bare(&self, seq: SeqNumber, flags: TcpFlags) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: self.tuple.local.port(),
+            dst_port: self.tuple.remote.port(),
+            seq_number: seq,
+            ack_number: SeqNumber(0),
+            flags,
+            window_len: 0,
+            urgent_pointer: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        }
+    }
+
+    /// Header of a segment we send: options, ACK and window; sending an
+    /// ACK settles every pending ACK.
+    fn header(&mut self, seq: SeqNumber, flags: TcpFlags, now: Instant) -> TcpRepr<'static> {
+        let mut r = self.bare(seq, flags);
+        let tsval = self.ts_now(now);
+        let o = &mut r.options;
+        if flags.contains(TcpFlags::SYN) {
+            o.mss = Some(self.cfg.mss);
+            if self.state == State::SynSent {
+                o.window_scale = self.cfg.window_scaling.then(|| self.cfg.window_shift());
+                o.sack_permitted = self.cfg.sack;
+                o.timestamp = self.cfg.timestamps.then_some(TcpTimestamp { tsval, tsecr: 0 });
+            } else {
+                o.window_scale = self.ws_ok.then_some(self.rcv_shift);
+                o.sack_permitted = self.sack_ok;
+            }
+        }
+        if self.ts_ok {
+            o.timestamp = Some(TcpTimestamp {
+                tsval,
+                tsecr: self.ts_recent,
+            });
+        }
+        if flags.contains(TcpFlags::ACK) {
+            if self.sack_ok && !flags.contains(TcpFlags::SYN) {
+                let max = if self.ts_ok { 3 } else { 4 };
+                o.sack = self.ooo.sack_blocks(self.dsack.take(), max);
+            }
+            r.ack_number = self.rcv_nxt;
+            self.ack_now = false;
+            self.ack_pending = false;
+            self.challenge = false;
+            self.delack_at = None;
+            self.unacked_bytes = 0;
+            self.last_ack_sent = self.rcv_nxt;
+        }
+        r.window_len = if flags.contains(TcpFlags::SYN) {
+            // Never scaled in a SYN (RFC 7323 §2.2).
+            let w = self.rcvbuf.capacity().min(usize::from(u16::MAX)) as u16;
+            self.rcv_adv = self.rcv_nxt + u32::from(w);
+            w
+        } else {
+            self.window_field()
+        };
+        r
+    }
+
+    /// The window to advertise, scaled, never shrinking the right edge;
+    /// it grows only by at least `min(buffer/2, MSS)` (receiver SWS
+    /// avoidance). // linux: __tcp_select_window
+    fn window_field(&mut self) -> u16 {
+        let shift = self.rcv_shift;
+        let free = (self.rcvbuf.free() as u64).min(u64::from(u16::MAX) << shift) as u32;
+        let cur = self.rcv_wnd();
+        let grow = free.saturating_sub(cur);
+        let wnd = if grow > 0 && grow >= self.sws_threshold() {
+            free
+        } else {
+            cur
+        };
+        let mut field = wnd >> shift;
+        if (field << shift) < cur {
+            field += 1; // round up rather than shrink
+        }
+        let field = field.min(u32::from(u16::MAX));
+        let right = self.rcv_nxt + (field << shift);
+        if right > self.rcv_adv {
+            self.rcv_adv = right;
+        }
+        field as u16
+    }
+
+    fn sws_threshold(&self) -> u32 {
+        (self.rcvbuf.capacity() as u32 / 2).min(self.rcv_mss).max(1)
+    }
+
+    /// After the user read: whether the window opened enough to tell
+    /// the peer now (it at least doubled and grew by the SWS threshold).
+    /// // linux: tcp_cleanup_rbuf
+    pub(super) fn window_update_due(&self) -> bool {
+        if !self.state.may_receive() {
+            return false;
+        }
+        let free = self.rcvbuf.free() as u32;
+        let cur = self.rcv_wnd();
+        free >= cur.saturating_add(self.sws_threshold()) && free >= cur.saturating_mul(2)
+    }
+}
