@@ -89,7 +89,9 @@ fn topology_builds_names_and_reports() {
         .cable(
             "r",
             "b",
-            CableSpec::new("10.0.1.254/24", "10.0.1.2/24").queues(2),
+            CableSpec::new("10.0.1.254/24", "10.0.1.2/24")
+                .queues(2)
+                .mtu(1280),
         )
         .route("a", "default via 10.0.0.254")
         .route("b", "10.0.0.0/24 via 10.0.1.254 metric 5")
@@ -112,6 +114,16 @@ fn topology_builds_names_and_reports() {
         [2, 0x6e, 0x74, 0, 2, 1]
     );
     assert!(topo.device("b", "eth1").is_none());
+    assert_eq!(topo.device("b", "eth0").unwrap().mtu(), 1280);
+    assert_eq!(topo.device("r", "eth1").unwrap().mtu(), 1280);
+    assert_eq!(topo.device("r", "eth0").unwrap().mtu(), 1500);
+    let dev = topo.device("a", "eth0").unwrap();
+    for bad in [67, 1501] {
+        assert_eq!(
+            dev.set_mtu(bad).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+    }
     let b_route = topo
         .ns("b")
         .routes()
@@ -128,6 +140,7 @@ fn topology_builds_names_and_reports() {
     for needle in [
         "namespace r",
         "2: eth0 mtu 1500 link 02:6e:74:00:01:02",
+        "3: eth1 mtu 1280 link 02:6e:74:00:02:01",
         "inet 10.0.1.254/24",
         "cable a/eth0 <-> r/eth0",
         "a->b: sent",

@@ -64,6 +64,8 @@ pub struct CableSpec {
     /// Open both ports in promiscuous mode (the NIC accepts every unicast
     /// frame; the stack still drops those for other hosts, counted).
     pub promiscuous: bool,
+    /// IP MTU of both ends (`None`: 1500).
+    pub mtu: Option<usize>,
 }
 
 impl CableSpec {
@@ -75,6 +77,7 @@ impl CableSpec {
             a_addr: a_addr.to_string(),
             b_addr: b_addr.to_string(),
             promiscuous: false,
+            mtu: None,
         }
     }
 
@@ -87,6 +90,12 @@ impl CableSpec {
     /// Sets the impairments.
     pub fn impairments(mut self, impairments: CableConfig) -> CableSpec {
         self.impairments = impairments;
+        self
+    }
+
+    /// Sets the IP MTU of both ends.
+    pub fn mtu(mut self, mtu: usize) -> CableSpec {
+        self.mtu = Some(mtu);
         self
     }
 
@@ -205,6 +214,9 @@ impl Topology {
         let end = |ns: &Namespace, port: EmulatedPort, addr: Option<Ipv4Cidr>| {
             let name = format!("eth{}", ns.devices().len() - 1);
             let dev = ns.add_igb(rt, &name, port)?;
+            if let Some(mtu) = spec.mtu {
+                dev.set_mtu(mtu)?;
+            }
             if let Some(addr) = addr {
                 ns.add_address(dev.ifindex(), addr)?;
             }

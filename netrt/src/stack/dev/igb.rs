@@ -29,7 +29,7 @@
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::task::Waker;
 
@@ -56,8 +56,10 @@ pub const TX_BATCH: usize = 64;
 /// Headroom of received frames: forwarding re-pushes an Ethernet header,
 /// ICMP errors build new packets, so little is needed.
 const RX_HEADROOM: usize = 64;
-/// Default IP MTU of an Ethernet device.
+/// Default (and largest) IP MTU of an igb device.
 pub const ETH_MTU: usize = 1500;
+/// Smallest IP MTU (RFC 791: every host takes 68-byte datagrams).
+pub const MIN_MTU: usize = 68;
 /// VLAN tag room allowed on top of MTU + Ethernet header.
 const VLAN_HLEN: usize = 4;
 
@@ -69,7 +71,7 @@ pub struct IgbNetDev {
     ifindex: IfIndex,
     name: String,
     mac: EthernetAddress,
-    mtu: usize,
+    mtu: AtomicUsize,
     promiscuous: bool,
     rps: AtomicBool,
     ns: Weak<NsInner>,
@@ -146,7 +148,7 @@ impl IgbNetDev {
             ifindex,
             name: name.to_string(),
             mac: EthernetAddress(port.model().config().mac),
-            mtu: ETH_MTU,
+            mtu: AtomicUsize::new(ETH_MTU),
             promiscuous: rctl_bits & rctl::UPE != 0,
             rps: AtomicBool::new(false),
             ns: Arc::downgrade(ns),
@@ -184,6 +186,19 @@ impl IgbNetDev {
         for napi in self.napis.get().into_iter().flat_map(|n| n.iter()) {
             napi.schedule();
         }
+    }
+
+    /// Sets the IP MTU (`ip link set mtu`): 68 (the IPv4 minimum) up to
+    /// 1500 (the port takes no jumbo frames). `InvalidInput` otherwise.
+    pub fn set_mtu(&self, mtu: usize) -> io::Result<()> {
+        if !(MIN_MTU..=ETH_MTU).contains(&mtu) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("MTU {mtu} outside {MIN_MTU}..={ETH_MTU}"),
+            ));
+        }
+        self.mtu.store(mtu, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Turns Receive Packet Steering on or off: frames are spread over the
@@ -229,7 +244,7 @@ impl IgbNetDev {
     fn fits(&self, frame: &PacketBuf) -> bool {
         let tso = frame.meta().offload.is_some_and(|o| o.tso);
         frame.len() >= ethernet::HEADER_LEN
-            && (tso || frame.len() <= self.mtu + ethernet::HEADER_LEN + VLAN_HLEN)
+            && (tso || frame.len() <= self.mtu() + ethernet::HEADER_LEN + VLAN_HLEN)
     }
 }
 
@@ -247,7 +262,7 @@ impl NetDevice for IgbNetDev {
     }
 
     fn mtu(&self) -> usize {
-        self.mtu
+        self.mtu.load(Ordering::Relaxed)
     }
 
     fn features(&self) -> DevFeatures {
