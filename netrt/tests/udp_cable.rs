@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use netrt::net::UdpSocket;
 use netrt::runtime::{Builder, Runtime};
-use netrt::stack::snmp::{Ip, Udp};
+use netrt::stack::snmp::{Icmp, Ip, Udp};
 use netrt::stack::topology::{CableSpec, Topo, Topology};
 use netrt::time::timeout;
 use netrt_igb::attach::{CableConfig, Dir, Impairments};
@@ -25,6 +25,15 @@ fn network(cores: usize, spec: CableSpec) -> (Runtime, Topo) {
         .build(&rt.handle())
         .unwrap();
     (rt, topo)
+}
+
+/// Waits (up to [`WAIT`]) until `cond` holds.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        netrt::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Deterministic payload of datagram `seq` of flow `flow`.
@@ -261,5 +270,88 @@ fn sockets_act_in_the_namespace_they_were_bound_in() {
             (n, from),
             (1, "10.0.0.1:5353".parse::<SocketAddr>().unwrap())
         );
+    });
+}
+
+#[test]
+fn router_errors_reach_the_connected_socket_and_ttl_is_applied() {
+    let rt = Builder::new().cores(2).build().unwrap();
+    let topo = Topology::new()
+        .namespace("a")
+        .namespace("r")
+        .namespace("b")
+        .cable("a", "r", CableSpec::new("10.0.0.1/24", "10.0.0.254/24"))
+        .cable("r", "b", CableSpec::new("10.0.1.254/24", "10.0.1.2/24"))
+        .route("a", "default via 10.0.0.254")
+        .route("b", "default via 10.0.1.254")
+        .forward("r", true)
+        .build(&rt.handle())
+        .unwrap();
+    let (a, r) = (topo.ns("a").clone(), topo.ns("r").clone());
+    // TTLs of the UDP datagrams the router receives (the IPv4 header
+    // follows 14 bytes of Ethernet; its byte 8 is the TTL, 9 the protocol).
+    let ttls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ttls.clone();
+    let _tap = r.add_packet_tap(move |frame, dir, _| {
+        if dir == netrt::stack::ptype::TapDirection::In && frame.len() > 34 && frame[23] == 17 {
+            seen.lock().unwrap().push(frame[22]);
+        }
+    });
+    rt.block_on(async move {
+        let mut buf = [0u8; 16];
+        // No route beyond the router: ICMP network unreachable.
+        let lost = a.scope(UdpSocket::bind("0.0.0.0:0")).await.unwrap();
+        lost.connect("10.9.9.9:53").await.unwrap();
+        lost.send(b"where?").await.unwrap();
+        let e = timeout(WAIT, lost.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NetworkUnreachable);
+        assert_eq!(*ttls.lock().unwrap(), vec![64], "default TTL");
+
+        // The socket's TTL is what leaves. TTL 1 dies at the router: time
+        // exceeded is transient for UDP, so nothing is reported.
+        let client = a.scope(UdpSocket::bind("0.0.0.0:0")).await.unwrap();
+        client.connect("10.0.1.2:9").await.unwrap();
+        client.set_ttl(1).unwrap();
+        client.send(b"ttl 1").await.unwrap();
+        until("time exceeded at a", || {
+            a.snmp().counter(Icmp::InTimeExcds) == 1
+        })
+        .await;
+        assert_eq!(*ttls.lock().unwrap(), vec![64, 1]);
+        assert!(client.take_error().unwrap().is_none());
+        client.set_ttl(9).unwrap();
+        client.send(b"ttl 9").await.unwrap();
+        until("third datagram at r", || ttls.lock().unwrap().len() == 3).await;
+        assert_eq!(*ttls.lock().unwrap(), vec![64, 1, 9]);
+    });
+}
+
+#[test]
+fn broadcast_crosses_the_cable_once_allowed() {
+    let (rt, topo) = network(1, CableSpec::new("10.0.0.1/24", "10.0.0.2/24"));
+    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    rt.block_on(async move {
+        let listener = b.scope(UdpSocket::bind("0.0.0.0:6767")).await.unwrap();
+        let sender = a.scope(UdpSocket::bind("10.0.0.1:0")).await.unwrap();
+        let e = sender
+            .send_to(b"hello all", "10.0.0.255:6767")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        sender.set_broadcast(true).unwrap();
+        sender
+            .send_to(b"hello all", "10.0.0.255:6767")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let (n, from) = timeout(WAIT, listener.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], b"hello all");
+        assert_eq!(from, sender.local_addr().unwrap());
     });
 }
