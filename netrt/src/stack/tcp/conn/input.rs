@@ -147,6 +147,12 @@ impl Connection {
             if !rst {
                 self.ack_now = true;
                 self.counters.bad_segments += 1;
+                let (seq, len) = (seg.seq_number, seg.payload.len() as u32);
+                if len > 0 && seq < self.rcv_nxt {
+                    // An old duplicate: tell the peer with a D-SACK
+                    // (RFC 2883). // linux: tcp_send_dupack
+                    self.note_dsack(seq, (seq + len).min(self.rcv_nxt));
+                }
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
                     // A retransmitted FIN: our ACK was lost; linger anew.
                     self.time_wait_at = Some(now + self.cfg.time_wait);
