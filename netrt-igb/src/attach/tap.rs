@@ -113,12 +113,12 @@ impl Tap {
         let opened = match open_queues(name, &cfg, cfg.queues) {
             // linux: tun_set_iff refuses to mix single- and multi-queue
             // attachment to an existing device.
-            Err(e) if cfg.queues > 1 && e.raw_os_error() == Some(libc::EINVAL) => {
+            Err((e, _)) if cfg.queues > 1 && e.raw_os_error() == Some(libc::EINVAL) => {
                 open_queues(name, &cfg, 1)
             }
             r => r,
         };
-        let (name, fds) = opened?;
+        let (name, fds) = opened.map_err(|(e, what)| explain(e, &what))?;
         Ok(Tap {
             name,
             raw: fds.iter().map(|f| f.as_raw_fd()).collect(),
@@ -179,8 +179,11 @@ fn explain(e: io::Error, what: &str) -> io::Error {
     }
 }
 
+/// What failed, with the raw OS error (explained by the caller).
+type Failed = (io::Error, String);
+
 /// Opens `n` queues of TAP `name`; returns the interface's real name.
-fn open_queues(name: &str, cfg: &TapConfig, n: usize) -> io::Result<(String, Vec<OwnedFd>)> {
+fn open_queues(name: &str, cfg: &TapConfig, n: usize) -> Result<(String, Vec<OwnedFd>), Failed> {
     let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
     if cfg.vnet_hdr {
         flags |= libc::IFF_VNET_HDR;
@@ -191,9 +194,10 @@ fn open_queues(name: &str, cfg: &TapConfig, n: usize) -> io::Result<(String, Vec
     let mut name = name.to_owned();
     let mut fds = Vec::with_capacity(n);
     for _ in 0..n {
-        let fd = open_tun()?;
+        let fd = open_tun().map_err(|e| (e, "opening /dev/net/tun".to_owned()))?;
         // Later queues attach to the interface the first one named.
-        name = set_iff(&fd, &name, flags)?;
+        name = set_iff(&fd, &name, flags)
+            .map_err(|e| (e, format!("attaching to TAP {name:?} (TUNSETIFF)")))?;
         configure(&fd, cfg)?;
         fds.push(fd);
     }
@@ -210,7 +214,7 @@ fn open_tun() -> io::Result<OwnedFd> {
         )
     };
     if fd < 0 {
-        return Err(explain(io::Error::last_os_error(), "opening /dev/net/tun"));
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: `fd` was just returned by open and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -231,9 +235,7 @@ fn set_iff(fd: &OwnedFd, name: &str, flags: libc::c_int) -> io::Result<String> {
     // valid and exclusively borrowed for the call; `fd` is open.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut ifr) };
     if r < 0 {
-        let e = io::Error::last_os_error();
-        let what = format!("attaching to TAP {name:?} (TUNSETIFF)");
-        return Err(explain(e, &what));
+        return Err(io::Error::last_os_error());
     }
     let len = ifr.ifr_name.iter().position(|&c| c == 0).unwrap_or(0);
     Ok(ifr.ifr_name[..len]
@@ -243,21 +245,22 @@ fn set_iff(fd: &OwnedFd, name: &str, flags: libc::c_int) -> io::Result<String> {
 }
 
 /// Header size, byte order and offloads of one queue.
-fn configure(fd: &OwnedFd, cfg: &TapConfig) -> io::Result<()> {
+fn configure(fd: &OwnedFd, cfg: &TapConfig) -> Result<(), Failed> {
+    let failed = |what: &str| (io::Error::last_os_error(), what.to_owned());
     let raw = fd.as_raw_fd();
     if cfg.vnet_hdr {
         let size = VNET_HDR_LEN as libc::c_int;
         // SAFETY: TUNSETVNETHDRSZ reads one int through the pointer, which
         // points at a live local.
         if unsafe { libc::ioctl(raw, libc::TUNSETVNETHDRSZ, &size) } < 0 {
-            return Err(explain(io::Error::last_os_error(), "TUNSETVNETHDRSZ"));
+            return Err(failed("TUNSETVNETHDRSZ"));
         }
         let le: libc::c_int = 1;
         // SAFETY: TUNSETVNETLE reads one int through the pointer, which
         // points at a live local.
         if unsafe { libc::ioctl(raw, libc::TUNSETVNETLE, &le) } < 0 && cfg!(target_endian = "big") {
             // On little-endian hosts the header already is little-endian.
-            return Err(explain(io::Error::last_os_error(), "TUNSETVNETLE"));
+            return Err(failed("TUNSETVNETLE"));
         }
     }
     let offload = if cfg.offloads {
@@ -268,7 +271,7 @@ fn configure(fd: &OwnedFd, cfg: &TapConfig) -> io::Result<()> {
     // SAFETY: TUNSETOFFLOAD takes the flags as the argument value itself;
     // no memory is passed.
     if unsafe { libc::ioctl(raw, libc::TUNSETOFFLOAD, offload as libc::c_ulong) } < 0 {
-        return Err(explain(io::Error::last_os_error(), "TUNSETOFFLOAD"));
+        return Err(failed("TUNSETOFFLOAD"));
     }
     Ok(())
 }
