@@ -129,10 +129,20 @@ impl UdpTable {
         sock.state.lock().local = new;
     }
 
-    /// Removes `sock` from the table (if it is still the one bound there).
+    /// Removes `sock` from the table (if it is still the one bound there)
+    /// and closes it: queued datagrams are freed now, and a receive path
+    /// that found the socket just before it left refuses further ones
+    /// (cores still holding the previous table may keep the socket
+    /// itself alive for a while).
     pub(crate) fn unbind(&self, sock: &Arc<UdpSock>) {
         let _ports = self.ports.lock();
-        let key = sock.state.lock().local;
+        let (key, queue) = {
+            let mut st = sock.state.lock();
+            st.closed = true;
+            st.queued = 0;
+            (st.local, std::mem::take(&mut st.queue))
+        };
+        drop(queue);
         let present = self
             .bound
             .load()
@@ -230,6 +240,8 @@ struct SockState {
     /// `IP_TTL`; `None` = the namespace default.
     ttl: Option<u8>,
     readers: Wakers,
+    /// Unbound: takes no more datagrams.
+    closed: bool,
 }
 
 /// Tasks waiting to read. One waiter is the common case and costs no
@@ -315,6 +327,7 @@ impl UdpSock {
                 broadcast: false,
                 ttl: None,
                 readers: Wakers::default(),
+                closed: false,
             }),
         }
     }
@@ -338,7 +351,7 @@ impl UdpSock {
         // What the buffer really occupies (linux: skb->truesize).
         let charge = pkt.headroom() + pkt.len() + pkt.tailroom();
         let mut st = self.state.lock();
-        if st.peer.is_some_and(|p| p != from) {
+        if st.closed || st.peer.is_some_and(|p| p != from) {
             return Err(Refused::NotMine(pkt));
         }
         // One datagram always fits, so a buffer smaller than a datagram
@@ -717,6 +730,21 @@ mod tests {
         t.unbind(&w);
         assert_eq!(t.len(), 0);
         t.bind(A, 6000).unwrap();
+    }
+
+    #[test]
+    fn unbind_closes_the_socket() {
+        let t = UdpTable::new();
+        let s = t.bind(A, 7200).unwrap();
+        assert!(s.enqueue(from(1), datagram(b"queued")).is_ok());
+        t.unbind(&s);
+        assert!(s.state.lock().queue.is_empty());
+        assert_eq!(s.state.lock().queued, 0);
+        // A receive path that still saw the socket is refused.
+        assert!(matches!(
+            s.enqueue(from(1), datagram(b"late")),
+            Err(Refused::NotMine(_))
+        ));
     }
 
     #[test]
