@@ -19,7 +19,7 @@ use crate::stack::route::RouteResult;
 use crate::stack::skb::{CsumState, PacketBuf};
 use crate::stack::snmp::Ip;
 use crate::wire::ipv4::MAX_PACKET_LEN;
-use crate::wire::{Ipv4Packet, TimeExceeded};
+use crate::wire::{IpProtocol, Ipv4Packet, TcpPacket, TimeExceeded, UdpPacket};
 
 /// Forwards `pkt` (a validated datagram, `pkt.data()` at its header) that
 /// arrived on `in_dev` along `route`.
@@ -68,10 +68,9 @@ fn forward_on(
     }
     // ttl > 1 was checked: the decrement cannot underflow.
     let _ = Ipv4Packet::new_unchecked(pkt.data_mut()).decrement_ttl();
+    reseed_transport_checksum(&mut pkt);
     let meta = pkt.meta_mut();
     meta.in_dev = Some(in_dev.ifindex());
-    // What the input device verified is of no use to the output device.
-    meta.csum = CsumState::None;
     meta.offload = None;
     meta.priority = tos;
 
@@ -89,4 +88,52 @@ fn forward_on(
     // Failures are counted where they happen (FragFails); a hook drop is
     // silent like netfilter's.
     let _ = finish(ns, out_dev, route, pkt);
+}
+
+/// Makes a forwarded segment's transport checksum the output device's job.
+///
+/// A segment the input device marked [`CsumState::Verified`] may still carry
+/// only the sender's pseudo-header seed in its checksum field (checksum
+/// offload across a cable or veth-like link is never finished on the wire).
+/// Re-seeding the field and marking the segment [`CsumState::Partial`] lets
+/// the output path finish it — by offload or in software — which is correct
+/// whether the field held a seed or an already complete checksum. Anything
+/// else (fragments, other protocols, unverified segments) is forwarded as
+/// it came. // linux: skb->ip_summed CHECKSUM_PARTIAL kept across forwarding
+fn reseed_transport_checksum(pkt: &mut PacketBuf) {
+    let verified = pkt.meta().csum == CsumState::Verified;
+    pkt.meta_mut().csum = CsumState::None;
+    if !verified {
+        return;
+    }
+    let Ok(ip) = Ipv4Packet::new_checked(pkt.data()) else {
+        return;
+    };
+    if ip.more_frags() || ip.frag_offset() != 0 {
+        return;
+    }
+    let (src, dst, proto) = (ip.src_addr(), ip.dst_addr(), ip.protocol());
+    let (start, end) = (ip.header_len(), usize::from(ip.total_len()));
+    let l4 = &mut pkt.data_mut()[start..end];
+    let reseeded = match proto {
+        IpProtocol::Udp => match UdpPacket::new_checked(&mut *l4) {
+            // Zero means "no checksum" for UDP: nothing to finish.
+            Ok(mut udp) if udp.checksum() != 0 => {
+                udp.fill_pseudo_checksum(src, dst);
+                true
+            }
+            _ => false,
+        },
+        IpProtocol::Tcp => match TcpPacket::new_checked(&mut *l4) {
+            Ok(mut tcp) => {
+                tcp.fill_pseudo_checksum(src, dst);
+                true
+            }
+            Err(_) => false,
+        },
+        _ => false,
+    };
+    if reseeded {
+        pkt.meta_mut().csum = CsumState::Partial;
+    }
 }
