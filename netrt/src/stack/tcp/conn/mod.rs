@@ -192,6 +192,8 @@ pub struct Connection {
     high_recover: SeqNumber,
     /// RFC 6582 window inflation during NewReno recovery.
     inflation: u32,
+    /// End of the highest retransmission.
+    rexmit_high: SeqNumber,
     /// Retransmit one segment at `SND.UNA` on the next transmit.
     rexmit_head: bool,
     retries: u32,
@@ -265,6 +267,7 @@ impl Connection {
             recover: None,
             high_recover: iss,
             inflation: 0,
+            rexmit_high: iss,
             rexmit_head: false,
             retries: 0,
             handshake_rexmit: false,

@@ -111,10 +111,12 @@ impl Connection {
                     self.send_segment(seq, len, now, out);
                     self.scoreboard.on_retransmit(seq, len);
                 }
-                NextSeg::Rescue { seq, len } => {
+                // Rule 4's rescue, unless that data was just resent.
+                NextSeg::Rescue { seq, len } if seq + len > self.rexmit_high => {
                     self.send_segment(seq, len, now, out);
                     self.scoreboard.on_rescue();
                 }
+                NextSeg::Rescue { .. } => return,
                 NextSeg::NewData => match new_len {
                     Some(len) => self.send_segment(self.snd_nxt, len, now, out),
                     None => return,
@@ -208,6 +210,7 @@ impl Connection {
         let end = seq + seq_len;
         if seq < self.snd_max {
             self.counters.retrans_segs += 1;
+            self.rexmit_high = self.rexmit_high.max(end);
             // Karn: an ACK covering a retransmission gives no sample.
             if self.rtt_probe.is_some_and(|(e, _)| seq < e) {
                 self.rtt_probe = None;

@@ -35,7 +35,7 @@ fn tuple() -> FourTuple {
 }
 
 /// A segment the test injects (from the peer) or one the engine sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(super) struct Seg {
     pub flags: TcpFlags,
     pub seq: u32,
@@ -43,6 +43,21 @@ pub(super) struct Seg {
     pub win: u16,
     pub opts: TcpOptions,
     pub payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for Seg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{} seq {} ack {} win {} len {} {:?}]",
+            self.flags,
+            self.seq,
+            self.ack,
+            self.win,
+            self.payload.len(),
+            self.opts
+        )
+    }
 }
 
 /// A new segment from the peer: no flags, window 65535.
