@@ -3,8 +3,8 @@
 //! A port's transmit engine hands each finished frame to its
 //! [`Attachment`]; whatever sits at the other end hands received frames to
 //! the peer port through [`Endpoint::deliver`]. Backends implement
-//! [`Attachment`]: the in-process [`Cable`] today, a Linux TAP device
-//! later. The driver never sees any of this: it talks to registers and
+//! [`Attachment`]: the in-process [`Cable`] and a Linux TAP device
+//! ([`TapAttachment`]). The driver never sees any of this: it talks to registers and
 //! descriptor rings only.
 //!
 //! Checksum offload crosses the wire as metadata when the backend can carry
