@@ -533,3 +533,23 @@ fn unprivileged_open_is_permission_denied_with_a_reason() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn tap_without_virtio_header_carries_plain_frames() {
+    in_netns(|| {
+        let cfg = TapConfig {
+            queues: 1,
+            vnet_hdr: false,
+            offloads: false,
+        };
+        let tap = Tap::open("tapn", cfg).unwrap();
+        let details = ip(&["-d", "-o", "link", "show", "dev", "tapn"]);
+        assert!(details.contains("vnet_hdr off"), "{details}");
+        let tap_mac = setup_link("tapn");
+        let mut rig = Rig::new(tap);
+        assert_eq!(arp_round_trip(&mut rig), tap_mac);
+        let s = rig.att.stats();
+        assert_eq!((s.tx_frames, s.tx_bytes), (1, 60), "{s:?}");
+        assert!(s.rx_frames >= 1 && s.rx_drops == 0, "{s:?}");
+    });
+}
