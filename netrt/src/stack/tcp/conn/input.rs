@@ -108,7 +108,7 @@ impl Connection {
         let f = seg.flags;
         let rst = f.contains(TcpFlags::RST);
         let syn = f.contains(TcpFlags::SYN);
-        if syn && !rst && self.state == State::SynReceived {
+        if syn && !rst && !self.syn_acked {
             if !f.contains(TcpFlags::ACK) && seg.seq_number == self.irs {
                 // The peer retransmitted its SYN: our SYN-ACK was lost.
                 if !self.syn_acked {

@@ -29,9 +29,13 @@ impl Connection {
             }
             out(r);
         }
-        match self.state {
-            State::Closed => return n,
-            State::SynSent | State::SynReceived if self.snd_nxt == self.iss => {
+        if self.state == State::Closed {
+            return n;
+        }
+        // Our SYN is due (first time or after a timeout). A close before
+        // the handshake completed leaves it due in FIN-WAIT-1.
+        if !self.syn_acked && self.snd_nxt == self.iss {
+            {
                 let flags = if self.state == State::SynSent {
                     TcpFlags::SYN
                 } else {
@@ -41,7 +45,6 @@ impl Connection {
                 out(hdr);
                 self.on_transmitted(self.iss, 1, now);
             }
-            _ => {}
         }
         let sending = matches!(
             self.state,
@@ -58,7 +61,7 @@ impl Connection {
             let hdr = self.header(self.snd_una - 1, TcpFlags::ACK, now);
             out(hdr);
         }
-        if self.ack_now && self.state.is_synchronized() && self.state != State::SynReceived {
+        if self.ack_now && self.state.is_synchronized() && self.syn_acked {
             let hdr = self.header(self.snd_nxt, TcpFlags::ACK, now);
             out(hdr);
         }
