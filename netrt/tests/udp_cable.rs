@@ -287,7 +287,11 @@ fn router_errors_reach_the_connected_socket_and_ttl_is_applied() {
         .forward("r", true)
         .build(&rt.handle())
         .unwrap();
-    let (a, r) = (topo.ns("a").clone(), topo.ns("r").clone());
+    let (a, r, b) = (
+        topo.ns("a").clone(),
+        topo.ns("r").clone(),
+        topo.ns("b").clone(),
+    );
     // TTLs of the UDP datagrams the router receives (the IPv4 header
     // follows 14 bytes of Ethernet; its byte 8 is the TTL, 9 the protocol).
     let ttls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -312,6 +316,7 @@ fn router_errors_reach_the_connected_socket_and_ttl_is_applied() {
 
         // The socket's TTL is what leaves. TTL 1 dies at the router: time
         // exceeded is transient for UDP, so nothing is reported.
+        let server = b.scope(UdpSocket::bind("10.0.1.2:9")).await.unwrap();
         let client = a.scope(UdpSocket::bind("0.0.0.0:0")).await.unwrap();
         client.connect("10.0.1.2:9").await.unwrap();
         client.set_ttl(1).unwrap();
@@ -326,6 +331,25 @@ fn router_errors_reach_the_connected_socket_and_ttl_is_applied() {
         client.send(b"ttl 9").await.unwrap();
         until("third datagram at r", || ttls.lock().unwrap().len() == 3).await;
         assert_eq!(*ttls.lock().unwrap(), vec![64, 1, 9]);
+
+        // It arrives; and datagrams cross the router both ways (checksums
+        // offloaded on the first hop are finished for the second).
+        let n = timeout(WAIT, server.recv(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf[..n], b"ttl 9");
+        for i in 0..20u8 {
+            let msg = payload(u32::from(i), 0, 100 + usize::from(i) * 50);
+            client.send(&msg).await.unwrap();
+            let mut big = [0u8; 2048];
+            let (n, from) = timeout(WAIT, server.recv_from(&mut big))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&big[..n], &msg[..]);
+            server.send_to(&big[..n], from).await.unwrap();
+            let n = timeout(WAIT, client.recv(&mut big)).await.unwrap().unwrap();
+            assert_eq!(&big[..n], &msg[..]);
+        }
+        assert_eq!(b.snmp().counter(Udp::InCsumErrors), 0);
     });
 }
 
