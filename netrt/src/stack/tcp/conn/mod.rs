@@ -493,7 +493,7 @@ impl Connection {
     pub fn abort(&mut self) {
         if self.state.is_synchronized() && self.state != State::TimeWait {
             self.pending_rst = Some(PendingRst {
-                seq: self.snd_nxt,
+                seq: self.snd_max,
                 ack: None,
             });
         }

@@ -62,7 +62,11 @@ impl Connection {
             out(hdr);
         }
         if self.ack_now && self.state.is_synchronized() && self.syn_acked {
-            let hdr = self.header(self.snd_nxt, TcpFlags::ACK, now);
+            // SND.MAX, not SND.NXT: after a timeout rewound SND.NXT the
+            // peer may hold more, and an ACK below its RCV.NXT would be
+            // unacceptable to it (and answered: an ACK loop).
+            // // linux: tcp_acceptable_seq
+            let hdr = self.header(self.snd_max, TcpFlags::ACK, now);
             out(hdr);
         }
         n
