@@ -252,6 +252,7 @@ impl Connection {
             self.challenge_ack();
             return false;
         }
+        self.last_ack_at = Some(now);
         if ack < self.snd_una {
             return true; // an old duplicate: ignore its ACK, keep its data
         }

@@ -200,6 +200,8 @@ pub struct Connection {
     handshake_rexmit: bool,
     last_send: Option<Instant>,
     last_recv: Option<Instant>,
+    /// When the peer last sent an acceptable ACK.
+    last_ack_at: Option<Instant>,
 
     // ACK state.
     ack_now: bool,
@@ -273,6 +275,7 @@ impl Connection {
             handshake_rexmit: false,
             last_send: None,
             last_recv: None,
+            last_ack_at: None,
             ack_now: false,
             ack_pending: false,
             unacked_bytes: 0,

@@ -55,7 +55,6 @@ impl Connection {
         }
         if self.probe_now {
             self.probe_now = false;
-            self.counters.window_probes += 1;
             // An old sequence number elicits an ACK with the window.
             // // linux: tcp_xmit_probe_skb
             let hdr = self.header(self.snd_una - 1, TcpFlags::ACK, now);

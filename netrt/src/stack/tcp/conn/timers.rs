@@ -51,6 +51,24 @@ impl Connection {
         } else {
             self.cfg.syn_retries
         };
+        if self.syn_acked && self.snd_wnd == 0 {
+            // The peer shrank its window onto data in flight: our
+            // retransmissions become window probes, and only a peer that
+            // stopped answering times out. // linux: tcp_retransmit_timer
+            let silent = self
+                .last_ack_at
+                .is_none_or(|t| now.saturating_duration_since(t) > self.cfg.rto.max);
+            if silent {
+                self.enter_closed(Some(io::ErrorKind::TimedOut));
+                return;
+            }
+            self.counters.timeouts += 1;
+            self.rtt.on_timeout();
+            self.probe_now = true;
+            self.counters.window_probes += 1;
+            self.rto_at = Some(now + self.rtt.rto());
+            return;
+        }
         if self.retries >= limit {
             self.enter_closed(Some(io::ErrorKind::TimedOut));
             return;
@@ -87,6 +105,7 @@ impl Connection {
         }
         if self.snd_wnd == 0 {
             self.probe_now = true;
+            self.counters.window_probes += 1;
         } else {
             // A window below the SWS threshold: send what fits anyway.
             self.max_snd_wnd = self.max_snd_wnd.min(self.snd_wnd);

@@ -175,3 +175,43 @@ fn persist_forces_data_into_a_small_window() {
     assert_eq!(out.len(), 1);
     out[0].is(ACK, D + 1000, P).len_is(100);
 }
+
+#[test]
+fn window_shrunk_onto_data_in_flight_probes_instead_of_timing_out() {
+    let mut h = est(TcpConfig { retries: 1, ..plain() });
+    h.send(1000);
+    h.out();
+    // The peer dropped the segment and closed its window.
+    h.at(50);
+    h.inject(seg().ack(D).seq(P).win(0));
+    for (i, t) in [200u64, 600, 1400].into_iter().enumerate() {
+        let out = h.fire(t);
+        assert_eq!(out.len(), 1, "timeout {i}");
+        out[0].is(ACK, D - 1, P).len_is(0);
+        h.inject(seg().ack(D).seq(P).win(0));
+    }
+    assert_eq!(h.c.state(), State::Established);
+    // The window opens: the data goes again.
+    h.at(1500);
+    h.inject(seg().ack(D).seq(P).win(4000));
+    let out = h.out();
+    assert_eq!(out.len(), 1);
+    out[0].is(ACK | PSH, D, P).len_is(1000);
+}
+
+#[test]
+fn silent_peer_behind_a_zero_window_times_out() {
+    let mut h = est(plain());
+    h.send(1000);
+    h.out();
+    h.inject(seg().ack(D).seq(P).win(0));
+    let mut t = 200;
+    for i in 0..10 {
+        h.fire(t);
+        t += 400 << i;
+        if h.c.state() == State::Closed {
+            break;
+        }
+    }
+    assert_eq!(h.c.error(), Some(ErrorKind::TimedOut));
+}
