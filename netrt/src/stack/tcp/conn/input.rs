@@ -31,7 +31,12 @@ impl Connection {
     /// Replies (ACKs, RSTs, retransmissions) are produced by the next
     /// [`poll_transmit`](Self::poll_transmit). Never panics on any input.
     pub fn on_segment(&mut self, seg: &TcpRepr<'_>, now: Instant) -> InputResult {
-        let (una, rcv, fin, state) = (self.snd_una, self.rcvbuf.len(), self.fin_received, self.state);
+        let (una, rcv, fin, state) = (
+            self.snd_una,
+            self.rcvbuf.len(),
+            self.fin_received,
+            self.state,
+        );
         let had_error = self.error.is_some();
         let accepted = match self.state {
             State::Closed => false,
@@ -54,7 +59,10 @@ impl Connection {
         let ack = seg.ack_number;
         if f.contains(TcpFlags::ACK) && (ack <= self.iss || ack > self.snd_max) {
             if !f.contains(TcpFlags::RST) {
-                self.pending_rst = Some(PendingRst { seq: ack, ack: None });
+                self.pending_rst = Some(PendingRst {
+                    seq: ack,
+                    ack: None,
+                });
             }
             self.counters.bad_segments += 1;
             return false;
@@ -237,7 +245,10 @@ impl Connection {
             if ack > self.iss && ack <= self.snd_max {
                 self.on_syn_acked(seg, now);
             } else {
-                self.pending_rst = Some(PendingRst { seq: ack, ack: None });
+                self.pending_rst = Some(PendingRst {
+                    seq: ack,
+                    ack: None,
+                });
                 self.counters.bad_segments += 1;
                 return false;
             }
@@ -258,8 +269,7 @@ impl Connection {
         }
         let wnd = u32::from(seg.window_len) << self.snd_shift;
         let mut window_changed = false;
-        if self.snd_wl1 < seg.seq_number
-            || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack)
+        if self.snd_wl1 < seg.seq_number || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack)
         {
             window_changed = wnd != self.snd_wnd;
             self.snd_wnd = wnd;
@@ -296,7 +306,10 @@ impl Connection {
         if let Some(ts) = seg.options.timestamp.filter(|t| self.ts_ok && t.tsecr != 0) {
             let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
             if (ms as i32) >= 0 {
-                sample = Some((Duration::from_millis(u64::from(ms)), SampleSource::Timestamp));
+                sample = Some((
+                    Duration::from_millis(u64::from(ms)),
+                    SampleSource::Timestamp,
+                ));
             }
         }
         if let Some((end, sent)) = self.rtt_probe {
@@ -432,7 +445,10 @@ impl Connection {
             }
             return;
         }
-        if self.last_recv.is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto()) {
+        if self
+            .last_recv
+            .is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto())
+        {
             self.quickacks = self.cfg.quickacks; // idle: quick-ack mode
         }
         self.last_recv = Some(now);

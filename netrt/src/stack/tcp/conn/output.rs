@@ -48,7 +48,11 @@ impl Connection {
         }
         let sending = matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         );
         if self.syn_acked && sending {
             self.transmit_data(now, &mut out);
@@ -192,7 +196,13 @@ impl Connection {
 
     /// Sends `len` bytes at `seq` (with our FIN if they end where it
     /// goes) and does the bookkeeping.
-    fn send_segment(&mut self, seq: SeqNumber, len: u32, now: Instant, out: &mut impl FnMut(TcpRepr<'_>)) {
+    fn send_segment(
+        &mut self,
+        seq: SeqNumber,
+        len: u32,
+        now: Instant,
+        out: &mut impl FnMut(TcpRepr<'_>),
+    ) {
         let len = len.min(self.outstanding_data(seq));
         let off = seq.distance(self.data_start()) as usize;
         let mut flags = TcpFlags::ACK;
@@ -263,7 +273,10 @@ impl Connection {
             if self.state == State::SynSent {
                 o.window_scale = self.cfg.window_scaling.then(|| self.cfg.window_shift());
                 o.sack_permitted = self.cfg.sack;
-                o.timestamp = self.cfg.timestamps.then_some(TcpTimestamp { tsval, tsecr: 0 });
+                o.timestamp = self
+                    .cfg
+                    .timestamps
+                    .then_some(TcpTimestamp { tsval, tsecr: 0 });
             } else {
                 o.window_scale = self.ws_ok.then_some(self.rcv_shift);
                 o.sack_permitted = self.sack_ok;

@@ -10,10 +10,15 @@ use super::{Connection, State};
 impl Connection {
     /// The earliest instant [`on_timer`](Self::on_timer) has work to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        [self.rto_at, self.delack_at, self.persist_at, self.time_wait_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rto_at,
+            self.delack_at,
+            self.persist_at,
+            self.time_wait_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs every timer due at `now`; then call

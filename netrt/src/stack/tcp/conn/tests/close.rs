@@ -38,7 +38,14 @@ fn active_close_through_fin_wait_and_time_wait() {
 
 #[test]
 fn fin_follows_queued_data_in_the_same_segment() {
-    let mut h = Harness::established(TcpConfig { nodelay: true, ..plain() }, 1000, 65535);
+    let mut h = Harness::established(
+        TcpConfig {
+            nodelay: true,
+            ..plain()
+        },
+        1000,
+        65535,
+    );
     h.send(1500);
     h.c.close();
     let out = h.out();
@@ -156,7 +163,10 @@ fn exact_rst_resets_in_window_rst_is_challenged() {
     assert!(h.out().is_empty());
     // Buffered data stays readable, then the error shows.
     assert_eq!(h.read_all(), pattern(0, 100));
-    assert_eq!(h.c.recv(&mut [0u8; 4]).unwrap_err().kind(), ErrorKind::ConnectionReset);
+    assert_eq!(
+        h.c.recv(&mut [0u8; 4]).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
 }
 
 #[test]
@@ -204,9 +214,19 @@ fn abort_sends_rst() {
 
 #[test]
 fn paws_drops_old_timestamps() {
-    let cfg = TcpConfig { timestamps: true, ..plain() };
+    let cfg = TcpConfig {
+        timestamps: true,
+        ..plain()
+    };
     let mut h = Harness::client(cfg);
-    h.inject(seg().syn().ack(ISS + 1).seq(PEER_ISS).mss(1000).ts(1000, TS0));
+    h.inject(
+        seg()
+            .syn()
+            .ack(ISS + 1)
+            .seq(PEER_ISS)
+            .mss(1000)
+            .ts(1000, TS0),
+    );
     h.out();
     h.inject(seg().ack(D).seq(P).len(100).ts(1010, TS0));
     h.out()[0].is(ACK, D, P + 100);

@@ -13,7 +13,10 @@ fn segments_are_mss_sized_and_nagle_holds_the_small_tail() {
     assert_eq!(out.len(), 2);
     out[0].is(ACK, D, P).len_is(1000).win_is(65535);
     out[1].is(ACK, D + 1000, P).len_is(1000);
-    assert_eq!(out[1].payload, (1000..2000).map(|i| i as u8).collect::<Vec<_>>());
+    assert_eq!(
+        out[1].payload,
+        (1000..2000).map(|i| i as u8).collect::<Vec<_>>()
+    );
     // Nagle: the 500-byte tail waits while data is unacknowledged ...
     assert!(h.out().is_empty());
     h.at(10);
@@ -28,7 +31,14 @@ fn segments_are_mss_sized_and_nagle_holds_the_small_tail() {
 
 #[test]
 fn nodelay_sends_the_small_tail_at_once() {
-    let mut h = Harness::established(TcpConfig { nodelay: true, ..plain() }, 1000, 65535);
+    let mut h = Harness::established(
+        TcpConfig {
+            nodelay: true,
+            ..plain()
+        },
+        1000,
+        65535,
+    );
     h.send(2500);
     let out = h.out();
     assert_eq!(out.len(), 3);
@@ -81,7 +91,14 @@ fn window_update_rule_ignores_old_segments() {
 
 #[test]
 fn quickack_then_delayed_ack_every_second_segment() {
-    let mut h = Harness::established(TcpConfig { quickacks: 1, ..plain() }, 1000, 65535);
+    let mut h = Harness::established(
+        TcpConfig {
+            quickacks: 1,
+            ..plain()
+        },
+        1000,
+        65535,
+    );
     // Quick-ack mode: the first data is acknowledged at once.
     h.inject(seg().ack(D).seq(P).len(1000));
     h.out()[0].is(ACK, D, P + 1000).win_is(64535);
@@ -108,7 +125,14 @@ fn quickack_then_delayed_ack_every_second_segment() {
 
 #[test]
 fn data_piggybacks_the_pending_ack() {
-    let mut h = Harness::established(TcpConfig { quickacks: 0, ..plain() }, 1000, 65535);
+    let mut h = Harness::established(
+        TcpConfig {
+            quickacks: 0,
+            ..plain()
+        },
+        1000,
+        65535,
+    );
     h.inject(seg().ack(D).seq(P).len(100));
     assert!(h.out().is_empty());
     h.send(10);
@@ -120,7 +144,10 @@ fn data_piggybacks_the_pending_ack() {
 
 #[test]
 fn zero_receive_window_and_window_update_after_reading() {
-    let cfg = TcpConfig { recv_buf: 4000, ..plain() };
+    let cfg = TcpConfig {
+        recv_buf: 4000,
+        ..plain()
+    };
     let mut h = Harness::established(cfg, 1000, 65535);
     for i in 0..4u32 {
         h.inject(seg().ack(D).seq(P + i * 1000).len(1000));
@@ -145,7 +172,11 @@ fn zero_receive_window_and_window_update_after_reading() {
 
 #[test]
 fn receive_window_scaling() {
-    let cfg = TcpConfig { window_scaling: true, recv_buf: 1 << 20, ..plain() };
+    let cfg = TcpConfig {
+        window_scaling: true,
+        recv_buf: 1 << 20,
+        ..plain()
+    };
     let mut h = Harness::client(cfg);
     h.inject(seg().syn().ack(ISS + 1).seq(PEER_ISS).ws(2));
     // 1 MiB needs shift 5: 32768 << 5.
@@ -162,11 +193,15 @@ fn out_of_order_segments_are_sacked_and_reassembled() {
     h.out()[0].is(ACK, D, P).sack_is(&[(P + 1000, P + 1500)]);
     h.inject(seg().ack(D).seq(P + 2000).len(500));
     // Most recent block first.
-    h.out()[0].is(ACK, D, P).sack_is(&[(P + 2000, P + 2500), (P + 1000, P + 1500)]);
+    h.out()[0]
+        .is(ACK, D, P)
+        .sack_is(&[(P + 2000, P + 2500), (P + 1000, P + 1500)]);
     assert_eq!(h.c.recv_queue(), 0);
     // The hole is filled: cumulative ACK jumps, blocks merge/vanish.
     h.inject(seg().ack(D).seq(P).len(1000));
-    h.out()[0].is(ACK, D, P + 1500).sack_is(&[(P + 2000, P + 2500)]);
+    h.out()[0]
+        .is(ACK, D, P + 1500)
+        .sack_is(&[(P + 2000, P + 2500)]);
     h.inject(seg().ack(D).seq(P + 1500).len(500));
     h.out()[0].is(ACK, D, P + 2500).sack_is(&[]);
     assert_eq!(h.read_all(), pattern(0, 2500));
@@ -180,7 +215,9 @@ fn overlapping_and_duplicate_segments_get_dsack() {
     h.out();
     // 300 old bytes, 500 new.
     h.inject(seg().ack(D).seq(P + 200).len(800));
-    h.out()[0].is(ACK, D, P + 1000).sack_is(&[(P + 200, P + 500)]);
+    h.out()[0]
+        .is(ACK, D, P + 1000)
+        .sack_is(&[(P + 200, P + 500)]);
     // Entirely old: a D-SACK of it.
     h.inject(seg().ack(D).seq(P).len(1000));
     h.out()[0].is(ACK, D, P + 1000).sack_is(&[(P, P + 1000)]);
@@ -188,7 +225,9 @@ fn overlapping_and_duplicate_segments_get_dsack() {
     h.inject(seg().ack(D).seq(P + 1500).len(500));
     h.out();
     h.inject(seg().ack(D).seq(P + 1200).len(600));
-    h.out()[0].is(ACK, D, P + 1000).sack_is(&[(P + 1500, P + 1800), (P + 1200, P + 2000)]);
+    h.out()[0]
+        .is(ACK, D, P + 1000)
+        .sack_is(&[(P + 1500, P + 1800), (P + 1200, P + 2000)]);
     h.inject(seg().ack(D).seq(P + 1000).len(300));
     // (The bytes it shares with the queued piece are not D-SACKed.)
     h.out()[0].is(ACK, D, P + 2000).sack_is(&[]);
@@ -198,7 +237,11 @@ fn overlapping_and_duplicate_segments_get_dsack() {
 
 #[test]
 fn segment_beyond_the_window_is_trimmed() {
-    let cfg = TcpConfig { recv_buf: 1000, quickacks: 16, ..plain() };
+    let cfg = TcpConfig {
+        recv_buf: 1000,
+        quickacks: 16,
+        ..plain()
+    };
     let mut h = Harness::established(cfg, 1000, 65535);
     h.inject(seg().ack(D).seq(P).len(1500).fin());
     // 1000 bytes accepted; the FIN was beyond the window: ignored.

@@ -15,24 +15,47 @@ fn active_open_offers_every_option_and_negotiates_them() {
     assert_eq!(syn.opts.mss, Some(1460));
     assert_eq!(syn.opts.window_scale, Some(3)); // 256 KiB needs shift 3
     assert!(syn.opts.sack_permitted);
-    assert_eq!(syn.opts.timestamp, Some(TcpTimestamp { tsval: TS0, tsecr: 0 }));
+    assert_eq!(
+        syn.opts.timestamp,
+        Some(TcpTimestamp {
+            tsval: TS0,
+            tsecr: 0
+        })
+    );
     assert_eq!(c.state(), State::SynSent);
 
     let mut h = Harness { c, t0, now: t0 };
     h.at(30);
     let r = h.inject(
-        seg().syn().ack(ISS + 1).seq(PEER_ISS).win(65535).mss(1400).ws(7).sackok().ts(777, TS0),
+        seg()
+            .syn()
+            .ack(ISS + 1)
+            .seq(PEER_ISS)
+            .win(65535)
+            .mss(1400)
+            .ws(7)
+            .sackok()
+            .ts(777, TS0),
     );
     assert!(r.accepted && r.writable);
     assert_eq!(h.c.state(), State::Established);
     assert_eq!(h.c.negotiated(), (true, true, true));
     assert_eq!(h.c.mss(), 1400 - 12); // timestamps take 12 bytes
-    // RTTM: 30 ms measured from the echoed timestamp.
+                                      // RTTM: 30 ms measured from the echoed timestamp.
     assert_eq!(h.c.rto(), Duration::from_millis(200));
     let out = h.out();
     assert_eq!(out.len(), 1);
-    out[0].is(ACK, ISS + 1, PEER_ISS + 1).win_is((256 * 1024 >> 3) as u16).len_is(0);
-    assert_eq!(out[0].opts.timestamp, Some(TcpTimestamp { tsval: TS0 + 30, tsecr: 777 }));
+    out[0]
+        .is(ACK, ISS + 1, PEER_ISS + 1)
+        .win_is(((256 * 1024) >> 3) as u16)
+        .len_is(0);
+    assert_eq!(
+        out[0].opts.timestamp,
+        Some(TcpTimestamp {
+            tsval: TS0 + 30,
+            tsecr: 777
+        })
+    );
     assert_eq!(out[0].opts.mss, None);
     assert_eq!(out[0].opts.window_scale, None);
 }
@@ -58,13 +81,26 @@ fn active_open_without_peer_options_uses_defaults() {
 
 #[test]
 fn passive_open_answers_with_the_offered_options() {
-    let syn = seg().syn().seq(PEER_ISS).win(29200).mss(1460).ws(7).sackok().ts(4242, 0);
+    let syn = seg()
+        .syn()
+        .seq(PEER_ISS)
+        .win(29200)
+        .mss(1460)
+        .ws(7)
+        .sackok()
+        .ts(4242, 0);
     let (mut h, synack) = Harness::server(TcpConfig::default(), syn);
     synack.is(SYN | ACK, ISS, PEER_ISS + 1).win_is(65535);
     assert_eq!(synack.opts.mss, Some(1460));
     assert_eq!(synack.opts.window_scale, Some(3));
     assert!(synack.opts.sack_permitted);
-    assert_eq!(synack.opts.timestamp, Some(TcpTimestamp { tsval: TS0, tsecr: 4242 }));
+    assert_eq!(
+        synack.opts.timestamp,
+        Some(TcpTimestamp {
+            tsval: TS0,
+            tsecr: 4242
+        })
+    );
     assert_eq!(h.c.state(), State::SynReceived);
 
     h.at(5);
@@ -87,7 +123,10 @@ fn passive_open_without_options_offers_none_but_mss() {
     synack.is(SYN | ACK, ISS, PEER_ISS + 1);
     assert_eq!(
         synack.opts,
-        TcpOptions { mss: Some(1460), ..TcpOptions::default() }
+        TcpOptions {
+            mss: Some(1460),
+            ..TcpOptions::default()
+        }
     );
     assert_eq!(h.c.negotiated(), (false, false, false));
     assert_eq!(h.c.mss(), 1200);
@@ -137,7 +176,10 @@ fn rst_answering_syn_is_connection_refused() {
     assert_eq!(h.c.error(), Some(ErrorKind::ConnectionRefused));
     assert!(h.out().is_empty());
     assert_eq!(h.c.next_deadline(), None);
-    assert_eq!(h.c.send(b"x").unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(
+        h.c.send(b"x").unwrap_err().kind(),
+        ErrorKind::ConnectionRefused
+    );
 }
 
 #[test]

@@ -7,12 +7,22 @@ const D: u32 = ISS + 1;
 const P: u32 = PEER_ISS + 1;
 
 fn est(cfg: TcpConfig) -> Harness {
-    Harness::established(TcpConfig { nodelay: true, ..cfg }, 1000, 65535)
+    Harness::established(
+        TcpConfig {
+            nodelay: true,
+            ..cfg
+        },
+        1000,
+        65535,
+    )
 }
 
 #[test]
 fn rto_retransmits_with_backoff_then_gives_up() {
-    let mut h = est(TcpConfig { retries: 2, ..plain() });
+    let mut h = est(TcpConfig {
+        retries: 2,
+        ..plain()
+    });
     assert_eq!(h.c.rto(), Duration::from_millis(200)); // sample ≈ 0, min RTO
     h.send(1000);
     h.out()[0].is(ACK | PSH, D, P).len_is(1000);
@@ -61,7 +71,10 @@ fn ack_restarts_the_retransmission_timer() {
 
 #[test]
 fn three_dupacks_fast_retransmit_and_newreno_partial_ack() {
-    let mut h = est(TcpConfig { congestion: "reno", ..plain() });
+    let mut h = est(TcpConfig {
+        congestion: "reno",
+        ..plain()
+    });
     h.send(5000);
     assert_eq!(h.out().len(), 5);
     h.at(20);
@@ -77,7 +90,7 @@ fn three_dupacks_fast_retransmit_and_newreno_partial_ack() {
     assert_eq!(h.c.counters().fast_retrans, 1);
     assert_eq!(h.c.counters().reno_recoveries, 1);
     assert_eq!(h.c.cwnd(), 2500); // NewReno: half the flight
-    // A partial ACK retransmits the next hole at once (RFC 6582).
+                                  // A partial ACK retransmits the next hole at once (RFC 6582).
     h.at(40);
     h.inject(seg().ack(D + 2000).seq(P));
     let out = h.out();
@@ -111,9 +124,19 @@ fn sack_recovery_repairs_every_hole_in_one_round() {
     h.at(20);
     // Segments 1 and 3 lost.
     h.inject(seg().ack(D).seq(P).sack(&[(D + 1000, D + 2000)]));
-    h.inject(seg().ack(D).seq(P).sack(&[(D + 3000, D + 4000), (D + 1000, D + 2000)]));
+    h.inject(
+        seg()
+            .ack(D)
+            .seq(P)
+            .sack(&[(D + 3000, D + 4000), (D + 1000, D + 2000)]),
+    );
     assert!(h.out().is_empty());
-    h.inject(seg().ack(D).seq(P).sack(&[(D + 3000, D + 5000), (D + 1000, D + 2000)]));
+    h.inject(
+        seg()
+            .ack(D)
+            .seq(P)
+            .sack(&[(D + 3000, D + 5000), (D + 1000, D + 2000)]),
+    );
     let out = h.out();
     assert_eq!(out.len(), 2, "{out:?}");
     out[0].is(ACK, D, P).len_is(1000);
@@ -159,7 +182,10 @@ fn zero_window_is_probed_with_backoff() {
     let out = h.out();
     assert_eq!(out.len(), 1);
     out[0].is(ACK | PSH, D, P).len_is(100);
-    assert_eq!(h.c.next_deadline(), Some(h.t0 + Duration::from_millis(1700)));
+    assert_eq!(
+        h.c.next_deadline(),
+        Some(h.t0 + Duration::from_millis(1700))
+    );
 }
 
 #[test]
@@ -178,7 +204,10 @@ fn persist_forces_data_into_a_small_window() {
 
 #[test]
 fn window_shrunk_onto_data_in_flight_probes_instead_of_timing_out() {
-    let mut h = est(TcpConfig { retries: 1, ..plain() });
+    let mut h = est(TcpConfig {
+        retries: 1,
+        ..plain()
+    });
     h.send(1000);
     h.out();
     // The peer dropped the segment and closed its window.

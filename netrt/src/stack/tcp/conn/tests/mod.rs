@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use super::{Connection, InputResult, State, TcpConfig};
 use crate::stack::tcp::FourTuple;
-use crate::wire::tcp::{SackBlock, SackBlocks, SeqNumber, TcpFlags, TcpOptions, TcpRepr, TcpTimestamp};
+use crate::wire::tcp::{
+    SackBlock, SackBlocks, SeqNumber, TcpFlags, TcpOptions, TcpRepr, TcpTimestamp,
+};
 
 mod close;
 mod data;
@@ -118,10 +120,6 @@ impl Seg {
         self.opts.sack = sack_blocks(blocks);
         self
     }
-    pub fn data(mut self, bytes: &[u8]) -> Self {
-        self.payload = bytes.to_vec();
-        self
-    }
     /// `n` payload bytes, each the low byte of its sequence offset from
     /// the peer's first data byte (so reassembly errors show).
     pub fn len(mut self, n: usize) -> Self {
@@ -158,7 +156,11 @@ impl Seg {
     /// Asserts flags, sequence and acknowledgment numbers.
     #[track_caller]
     pub fn is(&self, flags: TcpFlags, seq: u32, ack: u32) -> &Self {
-        assert_eq!((self.flags, self.seq, self.ack), (flags, seq, ack), "segment {self:?}");
+        assert_eq!(
+            (self.flags, self.seq, self.ack),
+            (flags, seq, ack),
+            "segment {self:?}"
+        );
         self
     }
     #[track_caller]
@@ -244,9 +246,20 @@ impl Harness {
 
     /// Established with SACK (no timestamps: 4 blocks fit).
     pub fn established_sack(mss: u16, win: u16) -> Harness {
-        let cfg = TcpConfig { sack: true, ..plain() };
+        let cfg = TcpConfig {
+            sack: true,
+            ..plain()
+        };
         let mut h = Harness::client(cfg);
-        h.inject(seg().syn().ack(ISS + 1).seq(PEER_ISS).mss(mss).win(win).sackok());
+        h.inject(
+            seg()
+                .syn()
+                .ack(ISS + 1)
+                .seq(PEER_ISS)
+                .mss(mss)
+                .win(win)
+                .sackok(),
+        );
         assert_eq!(h.out().len(), 1);
         assert_eq!(h.c.negotiated(), (false, true, false));
         h
@@ -265,7 +278,8 @@ impl Harness {
     /// Everything the engine sends now.
     pub fn out(&mut self) -> Vec<Seg> {
         let mut v = Vec::new();
-        self.c.poll_transmit(self.now, &mut |r| v.push(Seg::from_repr(&r)));
+        self.c
+            .poll_transmit(self.now, &mut |r| v.push(Seg::from_repr(&r)));
         v
     }
 
@@ -274,7 +288,11 @@ impl Harness {
     #[track_caller]
     pub fn fire(&mut self, ms: u64) -> Vec<Seg> {
         let d = self.c.next_deadline().expect("a deadline");
-        assert_eq!(d.duration_since(self.t0), Duration::from_millis(ms), "deadline");
+        assert_eq!(
+            d.duration_since(self.t0),
+            Duration::from_millis(ms),
+            "deadline"
+        );
         self.now = d;
         self.c.on_timer(d);
         self.out()

@@ -32,7 +32,14 @@ struct End {
 
 impl End {
     fn new(data: Vec<u8>) -> End {
-        End { conn: None, to_send: data, sent: 0, closed: false, received: Vec::new(), eof: false }
+        End {
+            conn: None,
+            to_send: data,
+            sent: 0,
+            closed: false,
+            received: Vec::new(),
+            eof: false,
+        }
     }
 
     /// The application: write what fits, close when all is written, read
@@ -46,8 +53,11 @@ impl End {
             c.close();
             self.closed = true;
         }
+        if !read {
+            return;
+        }
         let mut buf = [0u8; 3000];
-        while read {
+        loop {
             match c.recv(&mut buf) {
                 Ok(0) => {
                     self.eof = true;
@@ -108,7 +118,14 @@ fn repr_of(s: &Seg) -> TcpRepr<'_> {
 
 /// Runs a transfer until both ends are CLOSED; returns the simulated
 /// time until both reached TIME-WAIT or CLOSED.
-fn run(seed: u64, a_len: usize, b_len: usize, loss_pct: u64, options: bool, slow_reader: u64) -> Duration {
+fn run(
+    seed: u64,
+    a_len: usize,
+    b_len: usize,
+    loss_pct: u64,
+    options: bool,
+    slow_reader: u64,
+) -> Duration {
     let mut rng = Rng(seed | 1);
     let a_data: Vec<u8> = (0..a_len).map(|_| rng.next() as u8).collect();
     let b_data: Vec<u8> = (0..b_len).map(|_| rng.next() as u8).collect();
@@ -122,8 +139,18 @@ fn run(seed: u64, a_len: usize, b_len: usize, loss_pct: u64, options: bool, slow
     };
     let t0 = Instant::now();
     let mut ends = [End::new(a_data.clone()), End::new(b_data.clone())];
-    ends[0].conn = Some(Connection::connect(tuple(), cfg.clone(), SeqNumber(seed as u32), 7, t0));
-    let mut wire = Wire { rng: Rng(seed.rotate_left(17) | 1), loss_pct, flight: Vec::new() };
+    ends[0].conn = Some(Connection::connect(
+        tuple(),
+        cfg.clone(),
+        SeqNumber(seed as u32),
+        7,
+        t0,
+    ));
+    let mut wire = Wire {
+        rng: Rng(seed.rotate_left(17) | 1),
+        loss_pct,
+        flight: Vec::new(),
+    };
     let mut now_us = 0u64;
     let mut data_done_us = None;
     let mut next_read = [0u64; 2];
@@ -153,12 +180,18 @@ fn run(seed: u64, a_len: usize, b_len: usize, loss_pct: u64, options: bool, slow
                 Some(c) => {
                     let r = c.on_segment(&repr_of(&s), now);
                     if std::env::var("SIMTRACE").is_ok() {
-                        eprintln!("{now_us:>10} {} got {s:?} -> {r:?} {:?} err {:?}", "AB".as_bytes()[to] as char, c.state(), c.error());
+                        eprintln!(
+                            "{now_us:>10} {} got {s:?} -> {r:?} {:?} err {:?}",
+                            "AB".as_bytes()[to] as char,
+                            c.state(),
+                            c.error()
+                        );
                     }
                 }
                 None => {
                     let isn = SeqNumber(seed.rotate_left(32) as u32);
-                    end.conn = Connection::accept_syn(tuple(), cfg.clone(), &repr_of(&s), isn, 3, now);
+                    end.conn =
+                        Connection::accept_syn(tuple(), cfg.clone(), &repr_of(&s), isn, 3, now);
                 }
             }
         }
@@ -178,7 +211,11 @@ fn run(seed: u64, a_len: usize, b_len: usize, loss_pct: u64, options: bool, slow
             c.poll_transmit(now, &mut |r| out.push(seg_of(&r)));
             for s in out {
                 if std::env::var("SIMTRACE").is_ok() {
-                    eprintln!("{now_us:>10} {} {:?} {s:?}", "AB".as_bytes()[i] as char, c.state());
+                    eprintln!(
+                        "{now_us:>10} {} {:?} {s:?}",
+                        "AB".as_bytes()[i] as char,
+                        c.state()
+                    );
                 }
                 wire.carry(now_us, 1 - i, s);
             }
@@ -191,14 +228,20 @@ fn run(seed: u64, a_len: usize, b_len: usize, loss_pct: u64, options: bool, slow
         if data_done_us.is_none() && finished {
             data_done_us = Some(now_us);
         }
-        let done = ends.iter().all(|e| e.conn.as_ref().is_some_and(|c| c.state() == State::Closed));
+        let done = ends
+            .iter()
+            .all(|e| e.conn.as_ref().is_some_and(|c| c.state() == State::Closed));
         if done {
             break;
         }
         // Advance to the next event.
         let mut next = wire.flight.iter().map(|f| f.0).min();
         for (e, &r) in ends.iter().zip(&next_read) {
-            if e.conn.as_ref().is_some_and(|c| c.recv_queue() > 0 || c.fin_received()) && !e.eof {
+            if e.conn
+                .as_ref()
+                .is_some_and(|c| c.recv_queue() > 0 || c.fin_received())
+                && !e.eof
+            {
                 next = Some(next.map_or(r, |n: u64| n.min(r)));
             }
             if let Some(d) = e.conn.as_ref().and_then(|c| c.next_deadline()) {
@@ -219,7 +262,12 @@ fn run(seed: u64, a_len: usize, b_len: usize, loss_pct: u64, options: bool, slow
     for e in &mut ends {
         e.app(true); // a slow reader drains what is left
         let c = e.conn.as_ref().unwrap();
-        assert_eq!(c.error(), None, "clean close: {:?} at {now_us}", c.counters());
+        assert_eq!(
+            c.error(),
+            None,
+            "clean close: {:?} at {now_us}",
+            c.counters()
+        );
         assert!(e.eof);
     }
     assert!(ends[1].received == a_data, "a→b stream differs");
