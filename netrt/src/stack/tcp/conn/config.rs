@@ -39,6 +39,29 @@ pub struct TcpConfig {
     pub time_wait: Duration,
     /// Congestion control algorithm by name (`"cubic"`, `"reno"`).
     pub congestion: &'static str,
+    /// Keepalive probing (`SO_KEEPALIVE`), off by default.
+    pub keepalive: Option<Keepalive>,
+}
+
+/// Keepalive timing. // linux: tcp_keepalive_time/intvl/probes
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Silence before the first probe (Linux: 7200 s).
+    pub idle: Duration,
+    /// Between unanswered probes (Linux: 75 s).
+    pub interval: Duration,
+    /// Unanswered probes before the connection times out (Linux: 9).
+    pub probes: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            probes: 9,
+        }
+    }
 }
 
 impl Default for TcpConfig {
@@ -58,6 +81,7 @@ impl Default for TcpConfig {
             quickacks: 16,
             time_wait: Duration::from_secs(60),
             congestion: "cubic",
+            keepalive: None,
         }
     }
 }

@@ -43,6 +43,10 @@ impl Connection {
             State::SynSent => self.input_syn_sent(seg, now),
             _ => self.input_synchronized(seg, now),
         };
+        if accepted && self.state != State::Closed {
+            self.keepalive_sent = 0;
+            self.arm_keepalive(now);
+        }
         let new_error = !had_error && self.error.is_some();
         InputResult {
             accepted,
@@ -474,6 +478,10 @@ impl Connection {
                 if ins.new_bytes > 0 {
                     self.counters.ofo_queued += 1;
                 }
+                // Many tiny segments could hold far more memory than the
+                // window promises: drop the highest. // linux: tcp_prune_ofo_queue
+                let pruned = self.ooo.prune(self.cfg.recv_buf.max(1));
+                self.counters.ofo_pruned += pruned as u64;
                 if let Some(d) = ins.duplicate {
                     self.note_dsack(d.left, d.right);
                 }

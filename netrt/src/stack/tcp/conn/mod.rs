@@ -35,7 +35,7 @@ mod timers;
 mod tests;
 
 pub use buffers::{RecvBuffer, SendBuffer};
-pub use config::TcpConfig;
+pub use config::{Keepalive, TcpConfig};
 pub use input::InputResult;
 
 /// The MSS assumed when the peer sends none (RFC 9293 §3.7.1).
@@ -112,6 +112,10 @@ pub struct Counters {
     pub bad_segments: u64,
     /// Duplicate ACKs received.
     pub dup_acks: u64,
+    /// Keepalive probes sent.
+    pub keepalive_probes: u64,
+    /// Out-of-order bytes dropped to bound memory (OfoPruned).
+    pub ofo_pruned: u64,
 }
 
 /// A RST to send that is not derived from the connection's state.
@@ -219,6 +223,8 @@ pub struct Connection {
     persist_at: Option<Instant>,
     persist_backoff: u32,
     time_wait_at: Option<Instant>,
+    keepalive_at: Option<Instant>,
+    keepalive_sent: u32,
 
     counters: Counters,
 }
@@ -288,6 +294,8 @@ impl Connection {
             persist_at: None,
             persist_backoff: 0,
             time_wait_at: None,
+            keepalive_at: None,
+            keepalive_sent: 0,
             counters: Counters::default(),
             cfg,
         }
@@ -330,6 +338,61 @@ impl Connection {
         c.state = State::SynReceived;
         c.on_peer_syn(syn, now);
         Some(c)
+    }
+
+    /// Completes a passive open from a SYN cookie: `ack` is the
+    /// client's ACK whose cookie the listener validated, `syn_options`
+    /// what the cookie and its timestamp carried (MSS, window scale,
+    /// SACK-permitted, and the ACK's timestamp), `ts_offset` our clock as
+    /// the stateless SYN-ACK used it. The SYN-ACK is taken to have
+    /// offered `min(recv_buf, 65535)`. The ACK (and any data on it) is
+    /// processed; `None` if it does not complete the handshake.
+    /// // linux: cookie_v4_check, tcp_get_cookie_sock
+    pub fn accept_cookie(
+        tuple: FourTuple,
+        cfg: TcpConfig,
+        ack: &TcpRepr<'_>,
+        syn_options: TcpOptions,
+        ts_offset: u32,
+        now: Instant,
+    ) -> Option<Connection> {
+        let f = ack.flags;
+        if !f.contains(TcpFlags::ACK) || f.intersects(TcpFlags::SYN | TcpFlags::RST) {
+            return None;
+        }
+        let iss = ack.ack_number - 1;
+        let syn = TcpRepr {
+            seq_number: ack.seq_number - 1,
+            flags: TcpFlags::SYN,
+            options: syn_options,
+            payload: &[],
+            ..*ack
+        };
+        let mut c = Connection::new(tuple, cfg, iss, ts_offset, now);
+        c.state = State::SynReceived;
+        c.on_peer_syn(&syn, now);
+        // The SYN-ACK left without state: account for it.
+        c.snd_nxt = iss + 1;
+        c.snd_max = iss + 1;
+        c.scoreboard.on_send(c.snd_max);
+        let wnd = c.rcvbuf.capacity().min(usize::from(u16::MAX)) as u32;
+        c.rcv_adv = c.rcv_nxt + wnd;
+        c.last_ack_sent = c.rcv_nxt;
+        c.on_segment(ack, now);
+        c.syn_acked.then_some(c)
+    }
+
+    /// Sets or clears keepalive probing (`SO_KEEPALIVE`).
+    pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>, now: Instant) {
+        self.cfg.keepalive = keepalive;
+        self.keepalive_sent = 0;
+        self.arm_keepalive(now);
+    }
+
+    /// Restarts the keepalive idle period (the peer just spoke).
+    fn arm_keepalive(&mut self, now: Instant) {
+        let on = matches!(self.state, State::Established | State::CloseWait);
+        self.keepalive_at = self.cfg.keepalive.filter(|_| on).map(|k| now + k.idle);
     }
 
     /// The peer's SYN: receive sequence space and option negotiation.
@@ -527,6 +590,7 @@ impl Connection {
         self.delack_at = None;
         self.persist_at = None;
         self.time_wait_at = None;
+        self.keepalive_at = None;
         self.ack_now = false;
         self.ack_pending = false;
     }
@@ -536,6 +600,7 @@ impl Connection {
         self.rto_at = None;
         self.persist_at = None;
         self.delack_at = None;
+        self.keepalive_at = None;
         self.time_wait_at = Some(now + self.cfg.time_wait);
     }
 

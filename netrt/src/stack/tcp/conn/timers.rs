@@ -15,6 +15,7 @@ impl Connection {
             self.delack_at,
             self.persist_at,
             self.time_wait_at,
+            self.keepalive_at,
         ]
         .into_iter()
         .flatten()
@@ -42,6 +43,29 @@ impl Connection {
             self.persist_at = None;
             self.on_persist(now);
         }
+        if self.keepalive_at.is_some_and(|t| t <= now) {
+            self.keepalive_at = None;
+            self.on_keepalive(now);
+        }
+    }
+
+    /// The keepalive timer: probe a silent peer, give up after the
+    /// configured number of unanswered probes. // linux: tcp_keepalive_timer
+    fn on_keepalive(&mut self, now: Instant) {
+        let Some(ka) = self.cfg.keepalive else { return };
+        if self.snd_max != self.snd_una || self.unsent() > 0 {
+            // Data in flight: the retransmission timer watches the peer.
+            self.keepalive_at = Some(now + ka.idle);
+            return;
+        }
+        if self.keepalive_sent >= ka.probes {
+            self.enter_closed(Some(io::ErrorKind::TimedOut));
+            return;
+        }
+        self.keepalive_sent += 1;
+        self.counters.keepalive_probes += 1;
+        self.probe_now = true;
+        self.keepalive_at = Some(now + ka.interval);
     }
 
     /// The retransmission timer expired: back off, collapse the window,

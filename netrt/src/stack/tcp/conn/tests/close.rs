@@ -250,3 +250,43 @@ fn close_in_syn_sent_closes_at_once() {
     assert!(h.out().is_empty());
     assert_eq!(h.c.next_deadline(), None);
 }
+
+#[test]
+fn keepalive_probes_a_silent_peer_then_times_out() {
+    let ka = Keepalive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(2),
+        probes: 2,
+    };
+    let mut h = Harness::established(
+        TcpConfig {
+            keepalive: Some(ka),
+            ..plain()
+        },
+        1000,
+        65535,
+    );
+    assert_eq!(h.c.next_deadline(), Some(h.t0 + Duration::from_secs(10)));
+    // The peer speaking restarts the idle period.
+    h.at(5000);
+    h.inject(seg().ack(D).seq(P).len(10));
+    h.out();
+    let out = h.fire(15_000);
+    assert_eq!(out.len(), 1);
+    out[0].is(ACK, D - 1, P + 10).len_is(0);
+    // An answer resets the probe count.
+    h.at(15_010);
+    h.inject(seg().ack(D).seq(P + 10));
+    h.fire(25_010)[0].is(ACK, D - 1, P + 10);
+    h.fire(27_010)[0].is(ACK, D - 1, P + 10);
+    assert!(h.fire(29_010).is_empty());
+    assert_eq!(h.c.state(), State::Closed);
+    assert_eq!(h.c.error(), Some(ErrorKind::TimedOut));
+    assert_eq!(h.c.counters().keepalive_probes, 3);
+}
+
+#[test]
+fn keepalive_is_off_by_default() {
+    let h = est();
+    assert_eq!(h.c.next_deadline(), None);
+}

@@ -249,3 +249,26 @@ fn segment_beyond_the_window_is_trimmed() {
     assert_eq!(h.c.state(), State::Established);
     assert_eq!(h.read_all(), pattern(0, 1000));
 }
+
+#[test]
+fn out_of_order_memory_is_bounded() {
+    let cfg = TcpConfig {
+        recv_buf: 6000,
+        sack: true,
+        ..plain()
+    };
+    let mut h = Harness::client(cfg);
+    h.inject(seg().syn().ack(ISS + 1).seq(PEER_ISS).mss(1000).sackok());
+    h.out();
+    // 1-byte segments every other byte: each costs far more than 1 byte.
+    for i in 0..1000u32 {
+        h.inject(seg().ack(D).seq(P + 2 + 2 * i).len(1));
+    }
+    assert!(h.c.counters().ofo_pruned > 0);
+    assert!(h.c.ooo.mem() <= 6000);
+    // The lowest pieces survive: filling the first hole delivers the
+    // byte after it.
+    h.inject(seg().ack(D).seq(P).len(2));
+    h.out()[0].is(ACK, D, P + 3);
+    assert_eq!(h.read_all(), pattern(0, 3));
+}

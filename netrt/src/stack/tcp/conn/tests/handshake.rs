@@ -259,3 +259,45 @@ fn reset_for_closed_port() {
     assert_eq!((rst.flags, rst.seq_number), (RST, SeqNumber(777)));
     assert!(super::super::reset_for(&seg().rst().repr()).is_none());
 }
+
+#[test]
+fn syn_cookie_ack_completes_a_stateless_open() {
+    let t0 = Instant::now();
+    let opts = TcpOptions {
+        mss: Some(1440),
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamp: Some(TcpTimestamp {
+            tsval: 900,
+            tsecr: TS0,
+        }),
+        ..TcpOptions::default()
+    };
+    let ack = seg()
+        .ack(ISS + 1)
+        .seq(PEER_ISS + 1)
+        .win(100)
+        .ts(900, TS0)
+        .len(20);
+    let c = Connection::accept_cookie(tuple(), TcpConfig::default(), &ack.repr(), opts, TS0, t0)
+        .expect("handshake completes");
+    let mut h = Harness { c, t0, now: t0 };
+    assert_eq!(h.c.state(), State::Established);
+    assert_eq!(h.c.negotiated(), (true, true, true));
+    assert_eq!(h.c.mss(), 1440 - 12);
+    assert_eq!(h.read_all(), pattern(0, 20));
+    let out = h.out();
+    assert_eq!(out.len(), 1);
+    out[0].is(ACK, ISS + 1, PEER_ISS + 21);
+    // The window of the ACK is scaled: 100 << 7.
+    h.c.set_nodelay(true);
+    h.send(12_800 + 1000);
+    let out = h.out();
+    // Eight full segments; the 1376 bytes left of the window would be a
+    // silly segment.
+    assert_eq!(out.len(), 8);
+    assert!(out.iter().all(|s| s.payload.len() == 1428));
+    // Not an ACK of our cookie: no connection.
+    let bad = seg().syn().ack(ISS + 1).seq(PEER_ISS + 1);
+    assert!(Connection::accept_cookie(tuple(), plain(), &bad.repr(), opts, TS0, t0).is_none());
+}

@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use super::{Connection, InputResult, State, TcpConfig};
+use super::{Connection, InputResult, Keepalive, State, TcpConfig};
 use crate::stack::tcp::FourTuple;
 use crate::wire::tcp::{
     SackBlock, SackBlocks, SeqNumber, TcpFlags, TcpOptions, TcpRepr, TcpTimestamp,
