@@ -41,6 +41,9 @@ pub struct TcpConfig {
     pub congestion: &'static str,
     /// Keepalive probing (`SO_KEEPALIVE`), off by default.
     pub keepalive: Option<Keepalive>,
+    /// Least time between ACKs answering out-of-window bare ACKs, SYNs
+    /// and RSTs. // linux: tcp_invalid_ratelimit (500 ms)
+    pub invalid_ratelimit: Duration,
 }
 
 /// Keepalive timing. // linux: tcp_keepalive_time/intvl/probes
@@ -82,6 +85,7 @@ impl Default for TcpConfig {
             time_wait: Duration::from_secs(60),
             congestion: "cubic",
             keepalive: None,
+            invalid_ratelimit: Duration::from_millis(500),
         }
     }
 }

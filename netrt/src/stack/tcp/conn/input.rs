@@ -144,7 +144,7 @@ impl Connection {
             if let Some(ts) = seg.options.timestamp {
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
                     self.counters.paws_drops += 1;
-                    self.ack_now = true;
+                    self.oow_ack(seg, now);
                     return false;
                 }
             }
@@ -152,12 +152,12 @@ impl Connection {
         // RFC 5961 §4: a SYN in a synchronized state, whatever its
         // sequence number, gets a challenge ACK.
         if syn && !rst {
-            self.challenge_ack();
+            self.challenge_ack(seg, now);
             return false;
         }
         if !self.acceptable(seg) {
             if !rst {
-                self.ack_now = true;
+                self.oow_ack(seg, now);
                 self.counters.bad_segments += 1;
                 let (seq, len) = (seg.seq_number, seg.payload.len() as u32);
                 if len > 0 && seq < self.rcv_nxt {
@@ -173,7 +173,7 @@ impl Connection {
             return false;
         }
         if rst {
-            self.input_rst(seg);
+            self.input_rst(seg, now);
             return true;
         }
         if !f.contains(TcpFlags::ACK) {
@@ -219,9 +219,9 @@ impl Connection {
 
     /// RFC 5961 §3.2: only an exact `RCV.NXT` match resets; anything else
     /// in the window is challenged.
-    fn input_rst(&mut self, seg: &TcpRepr<'_>) {
+    fn input_rst(&mut self, seg: &TcpRepr<'_>, now: Instant) {
         if seg.seq_number != self.rcv_nxt {
-            self.challenge_ack();
+            self.challenge_ack(seg, now);
             return;
         }
         let error = match self.state {
@@ -236,10 +236,33 @@ impl Connection {
         self.enter_closed(error);
     }
 
-    fn challenge_ack(&mut self) {
-        self.counters.challenge_acks += 1;
-        self.challenge = true;
+    fn challenge_ack(&mut self, seg: &TcpRepr<'_>, now: Instant) {
+        if self.oow_ack(seg, now) {
+            self.counters.challenge_acks += 1;
+        }
+    }
+
+    /// An ACK answering an unacceptable segment. Bare ACKs, SYNs and
+    /// RSTs get at most one per `invalid_ratelimit`: two ends that each
+    /// find the other's ACKs out of window must not loop, and blind
+    /// attackers get little feedback. Returns whether the ACK is sent.
+    /// // linux: tcp_oow_rate_limited
+    fn oow_ack(&mut self, seg: &TcpRepr<'_>, now: Instant) -> bool {
+        let carries_data = !seg.payload.is_empty() || seg.flags.contains(TcpFlags::FIN);
+        if carries_data && !seg.flags.contains(TcpFlags::SYN) {
+            self.ack_now = true;
+            return true;
+        }
+        let limited = self.last_oow_ack.is_some_and(|t| {
+            now.saturating_duration_since(t) < self.cfg.invalid_ratelimit
+        });
+        if limited {
+            self.counters.oow_rate_limited += 1;
+            return false;
+        }
+        self.last_oow_ack = Some(now);
         self.ack_now = true;
+        true
     }
 
     /// ACK processing; false when the segment must be dropped.
@@ -259,12 +282,12 @@ impl Connection {
         }
         if ack > self.snd_max {
             // Acknowledges something never sent (RFC 9293; RFC 5961 §5.2).
-            self.ack_now = true;
+            self.oow_ack(seg, now);
             self.counters.bad_segments += 1;
             return false;
         }
         if ack < self.snd_una - self.max_snd_wnd.max(self.snd_mss) {
-            self.challenge_ack();
+            self.challenge_ack(seg, now);
             return false;
         }
         self.last_ack_at = Some(now);

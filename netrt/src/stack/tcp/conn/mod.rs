@@ -112,6 +112,9 @@ pub struct Counters {
     pub bad_segments: u64,
     /// Duplicate ACKs received.
     pub dup_acks: u64,
+    /// ACKs to out-of-window segments not sent, rate limited
+    /// (TCPACKSkippedSeq and friends).
+    pub oow_rate_limited: u64,
     /// Keepalive probes sent.
     pub keepalive_probes: u64,
     /// Out-of-order bytes dropped to bound memory (OfoPruned).
@@ -206,6 +209,8 @@ pub struct Connection {
     last_recv: Option<Instant>,
     /// When the peer last sent an acceptable ACK.
     last_ack_at: Option<Instant>,
+    /// When we last answered an out-of-window segment.
+    last_oow_ack: Option<Instant>,
 
     // ACK state.
     ack_now: bool,
@@ -213,7 +218,6 @@ pub struct Connection {
     /// Bytes received since the last ACK.
     unacked_bytes: u32,
     quickacks: u32,
-    challenge: bool,
     pending_rst: Option<PendingRst>,
     probe_now: bool,
 
@@ -282,11 +286,11 @@ impl Connection {
             last_send: None,
             last_recv: None,
             last_ack_at: None,
+            last_oow_ack: None,
             ack_now: false,
             ack_pending: false,
             unacked_bytes: 0,
             quickacks: cfg.quickacks,
-            challenge: false,
             pending_rst: None,
             probe_now: false,
             rto_at: None,

@@ -172,7 +172,7 @@ impl Connection {
         if len < self.snd_mss && len < unsent {
             // Window-limited: no silly small segment. The peer's window
             // will open (ACK) or the persist timer forces progress.
-            return (len >= self.max_snd_wnd / 2 && self.snd_nxt == self.snd_una).then_some(len);
+            return (len >= self.max_snd_wnd / 2).then_some(len);
         }
         let closes = self.fin_seq == Some(self.snd_nxt + len);
         if len < self.snd_mss && !self.cfg.nodelay && !closes && self.snd_nxt != self.snd_una {
@@ -296,7 +296,6 @@ impl Connection {
             r.ack_number = self.rcv_nxt;
             self.ack_now = false;
             self.ack_pending = false;
-            self.challenge = false;
             self.delack_at = None;
             self.unacked_bytes = 0;
             self.last_ack_sent = self.rcv_nxt;

@@ -175,6 +175,18 @@ fn syn_in_established_gets_a_challenge_ack() {
     h.inject(seg().syn().seq(P + 10));
     assert_eq!(h.c.state(), State::Established);
     h.out()[0].is(ACK, D, P);
+    // Within 500 ms of the last one: rate limited (no ACK loop, little
+    // feedback for a blind attacker).
+    h.at(100);
+    h.inject(seg().syn().seq(PEER_ISS - 1000));
+    assert!(h.out().is_empty());
+    h.inject(seg().ack(D).seq(P + 1_000_000));
+    assert!(h.out().is_empty());
+    assert_eq!(h.c.counters().oow_rate_limited, 2);
+    // Out-of-window data is always answered.
+    h.inject(seg().ack(D).seq(P + 1_000_000).len(10));
+    h.out()[0].is(ACK, D, P);
+    h.at(600);
     h.inject(seg().syn().seq(PEER_ISS - 1000));
     h.out()[0].is(ACK, D, P);
     assert_eq!(h.c.counters().challenge_acks, 2);
