@@ -253,9 +253,9 @@ impl Connection {
             self.ack_now = true;
             return true;
         }
-        let limited = self.last_oow_ack.is_some_and(|t| {
-            now.saturating_duration_since(t) < self.cfg.invalid_ratelimit
-        });
+        let limited = self
+            .last_oow_ack
+            .is_some_and(|t| now.saturating_duration_since(t) < self.cfg.invalid_ratelimit);
         if limited {
             self.counters.oow_rate_limited += 1;
             return false;
@@ -379,7 +379,10 @@ impl Connection {
                 // out at once, the window deflates by what was acked.
                 if !self.sack_ok {
                     self.rexmit_head = true;
-                    self.inflation = self.inflation.saturating_sub(acked) + self.snd_mss;
+                    self.inflation = self
+                        .inflation
+                        .saturating_sub(acked)
+                        .saturating_add(self.snd_mss);
                 }
             }
             None => {
@@ -413,7 +416,7 @@ impl Connection {
         self.dupacks += 1;
         if self.recover.is_some() {
             if !self.sack_ok {
-                self.inflation += self.snd_mss;
+                self.inflation = self.inflation.saturating_add(self.snd_mss);
             }
             return;
         }
@@ -540,7 +543,7 @@ impl Connection {
         if bytes == 0 {
             return;
         }
-        self.unacked_bytes += bytes;
+        self.unacked_bytes = self.unacked_bytes.saturating_add(bytes);
         if self.quickacks > 0 {
             self.quickacks -= 1;
             self.ack_now = true;

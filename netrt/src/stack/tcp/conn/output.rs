@@ -96,7 +96,8 @@ impl Connection {
         if self.sack_ok && self.recover.is_some() {
             self.sack_recovery(now, out);
         } else {
-            while let Some(len) = self.next_send_len(self.cc.cwnd() + self.inflation) {
+            while let Some(len) = self.next_send_len(self.cc.cwnd().saturating_add(self.inflation))
+            {
                 self.send_segment(self.snd_nxt, len, now, out);
             }
         }

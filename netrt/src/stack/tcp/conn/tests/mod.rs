@@ -12,6 +12,7 @@ use crate::wire::tcp::{
 
 mod close;
 mod data;
+mod fuzz;
 mod handshake;
 mod loss;
 mod sim;
