@@ -39,6 +39,15 @@ pub struct TcpConfig {
     pub time_wait: Duration,
     /// Congestion control algorithm by name (`"cubic"`, `"reno"`).
     pub congestion: &'static str,
+    /// TCP segmentation offload: new data may leave as one segment of
+    /// up to this many bytes (a multiple of the MSS), for the device to
+    /// cut into MSS-sized segments (each repeating our header and
+    /// options). 0 (the default) disables it. // linux: gso_max_size
+    pub tso_max: u32,
+    /// How long an orphaned connection (see
+    /// [`orphan`](super::Connection::orphan)) waits in FIN-WAIT-2 for the
+    /// peer's FIN. // linux: tcp_fin_timeout (60 s)
+    pub fin_timeout: Duration,
     /// Keepalive probing (`SO_KEEPALIVE`), off by default.
     pub keepalive: Option<Keepalive>,
     /// Least time between ACKs answering out-of-window bare ACKs, SYNs
@@ -85,6 +94,8 @@ impl Default for TcpConfig {
             time_wait: Duration::from_secs(60),
             congestion: "cubic",
             keepalive: None,
+            tso_max: 0,
+            fin_timeout: Duration::from_secs(60),
             invalid_ratelimit: Duration::from_millis(500),
         }
     }

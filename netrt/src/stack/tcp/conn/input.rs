@@ -401,7 +401,10 @@ impl Connection {
         self.rto_at = (self.snd_una != self.snd_max).then(|| now + self.rtt.rto());
         if self.fin_seq.is_some_and(|fin| ack > fin) {
             match self.state {
-                State::FinWait1 => self.state = State::FinWait2,
+                State::FinWait1 => {
+                    self.state = State::FinWait2;
+                    self.arm_fin_wait2(now);
+                }
                 State::Closing => self.enter_time_wait(now),
                 State::LastAck => self.enter_closed(None),
                 _ => {}

@@ -226,7 +226,9 @@ pub struct Connection {
     delack_at: Option<Instant>,
     persist_at: Option<Instant>,
     persist_backoff: u32,
+    /// End of TIME-WAIT, or of an orphan's FIN-WAIT-2.
     time_wait_at: Option<Instant>,
+    orphaned: bool,
     keepalive_at: Option<Instant>,
     keepalive_sent: u32,
 
@@ -298,6 +300,7 @@ impl Connection {
             persist_at: None,
             persist_backoff: 0,
             time_wait_at: None,
+            orphaned: false,
             keepalive_at: None,
             keepalive_sent: 0,
             counters: Counters::default(),
@@ -384,6 +387,22 @@ impl Connection {
         c.last_ack_sent = c.rcv_nxt;
         c.on_segment(ack, now);
         c.syn_acked.then_some(c)
+    }
+
+    /// The user is gone (the socket was dropped after
+    /// [`close`](Self::close)): nobody will read, so FIN-WAIT-2 ends
+    /// after `cfg.fin_timeout` even if the peer never closes.
+    /// // linux: tcp_close orphans, tcp_fin_timeout
+    pub fn orphan(&mut self, now: Instant) {
+        self.orphaned = true;
+        self.arm_fin_wait2(now);
+    }
+
+    /// Starts an orphan's FIN-WAIT-2 limit once it gets there.
+    fn arm_fin_wait2(&mut self, now: Instant) {
+        if self.orphaned && self.state == State::FinWait2 && self.time_wait_at.is_none() {
+            self.time_wait_at = Some(now + self.cfg.fin_timeout);
+        }
     }
 
     /// Sets or clears keepalive probing (`SO_KEEPALIVE`).

@@ -96,8 +96,8 @@ impl Connection {
         if self.sack_ok && self.recover.is_some() {
             self.sack_recovery(now, out);
         } else {
-            while let Some(len) = self.next_send_len(self.cc.cwnd().saturating_add(self.inflation))
-            {
+            let cwnd = self.cc.cwnd().saturating_add(self.inflation);
+            while let Some(len) = self.next_send_len(cwnd, self.max_payload()) {
                 self.send_segment(self.snd_nxt, len, now, out);
             }
         }
@@ -116,7 +116,7 @@ impl Connection {
             if pipe.saturating_add(mss) > cwnd {
                 return;
             }
-            let new_len = self.next_send_len(u32::MAX);
+            let new_len = self.next_send_len(u32::MAX, mss);
             match self.scoreboard.next_seg(mss, new_len.is_some()) {
                 NextSeg::Retransmit { seq, len, .. } => {
                     self.send_segment(seq, len, now, out);
@@ -160,15 +160,20 @@ impl Connection {
     /// The payload of the next new segment, if one may go now (0 for a
     /// bare FIN): window, MSS, sender SWS and Nagle decide.
     /// // linux: tcp_snd_wnd_test, tcp_nagle_test
-    fn next_send_len(&self, cwnd: u32) -> Option<u32> {
+    fn next_send_len(&self, cwnd: u32, max_len: u32) -> Option<u32> {
         let unsent = self.unsent();
         if unsent == 0 {
             let in_flight = self.snd_nxt.distance(self.snd_una);
             return (self.fin_due() && cwnd > in_flight).then_some(0);
         }
-        let len = unsent.min(self.snd_mss).min(self.window_room(cwnd));
+        let mut len = unsent.min(max_len).min(self.window_room(cwnd));
         if len == 0 {
             return None;
+        }
+        if len > self.snd_mss && len < unsent {
+            // A TSO segment is cut into full MSS segments by the device:
+            // a partial last one waits like any small segment.
+            len -= len % self.snd_mss;
         }
         if len < self.snd_mss && len < unsent {
             // Window-limited: no silly small segment. The peer's window
@@ -180,6 +185,17 @@ impl Connection {
             return None; // Nagle: one small segment in flight at a time
         }
         Some(len)
+    }
+
+    /// The largest payload of one emitted segment: the MSS, or with TSO
+    /// a whole number of MSS up to `cfg.tso_max`.
+    pub(super) fn max_payload(&self) -> u32 {
+        let mss = self.snd_mss;
+        if self.cfg.tso_max > mss {
+            self.cfg.tso_max - self.cfg.tso_max % mss
+        } else {
+            mss
+        }
     }
 
     /// Bytes the congestion window and the peer's window allow at

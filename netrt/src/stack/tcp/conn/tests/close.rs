@@ -302,3 +302,31 @@ fn keepalive_is_off_by_default() {
     let h = est();
     assert_eq!(h.c.next_deadline(), None);
 }
+
+#[test]
+fn orphan_in_fin_wait_2_gives_up_after_fin_timeout() {
+    let mut h = est();
+    h.c.close();
+    h.out();
+    h.c.orphan(h.now);
+    h.at(10);
+    h.inject(seg().ack(D + 1).seq(P));
+    assert_eq!(h.c.state(), State::FinWait2);
+    assert!(h.fire(60_010).is_empty());
+    assert_eq!(h.c.state(), State::Closed);
+    assert_eq!(h.c.error(), None);
+}
+
+#[test]
+fn fin_wait_2_waits_forever_for_a_user_that_may_still_read() {
+    let mut h = est();
+    h.c.close();
+    h.out();
+    h.inject(seg().ack(D + 1).seq(P));
+    assert_eq!(h.c.state(), State::FinWait2);
+    assert_eq!(h.c.next_deadline(), None);
+    // Orphaned later: the limit starts then.
+    h.at(1000);
+    h.c.orphan(h.now);
+    assert_eq!(h.c.next_deadline(), Some(h.t0 + Duration::from_secs(61)));
+}

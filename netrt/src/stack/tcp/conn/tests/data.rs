@@ -272,3 +272,38 @@ fn out_of_order_memory_is_bounded() {
     h.out()[0].is(ACK, D, P + 3);
     assert_eq!(h.read_all(), pattern(0, 3));
 }
+
+#[test]
+fn tso_sends_multi_mss_segments() {
+    let cfg = TcpConfig {
+        tso_max: 65536,
+        ..plain()
+    };
+    let mut h = Harness::established(cfg, 1000, 65535);
+    h.send(30_500);
+    let out = h.out();
+    // cwnd (10 segments) in one TSO segment.
+    assert_eq!(out.len(), 1);
+    out[0].is(ACK, D, P).len_is(10_000);
+    h.at(20);
+    h.inject(seg().ack(D + 10_000).seq(P));
+    // Slow start (ABC, L = 2): 12 segments in one.
+    let out = h.out();
+    assert_eq!(out.len(), 1);
+    out[0].is(ACK, D + 10_000, P).len_is(12_000);
+    // With 14 segments of window and 8.5 left, the tail goes whole.
+    h.inject(seg().ack(D + 22_000).seq(P));
+    let out = h.out();
+    assert_eq!(out.len(), 1);
+    out[0].is(ACK | PSH, D + 22_000, P).len_is(8_500);
+    // A window that is not a whole number of MSS: cut to whole ones.
+    let cfg = TcpConfig {
+        tso_max: 65536,
+        ..plain()
+    };
+    let mut h = Harness::established(cfg, 1000, 3_500);
+    h.send(10_000);
+    let out = h.out();
+    assert_eq!(out.len(), 1);
+    out[0].is(ACK, D, P).len_is(3_000);
+}

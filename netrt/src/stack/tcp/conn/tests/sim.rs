@@ -134,6 +134,9 @@ fn run(
         sack: options,
         timestamps: options,
         recv_buf: 40_000,
+        // Half the runs hand the "device" TSO segments (the peer takes
+        // them whole, as after GRO).
+        tso_max: if seed & 2 == 0 { 0 } else { 65536 },
         send_buf: 30_000,
         ..TcpConfig::default()
     };
