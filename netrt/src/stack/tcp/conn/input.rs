@@ -104,8 +104,14 @@ impl Connection {
         if self.state == State::SynSent || self.state == State::SynReceived {
             self.state = State::Established;
         }
-        // RFC 9293 §3.10.7.4: the window of the handshake ACK is taken as is.
-        self.snd_wnd = u32::from(seg.window_len) << self.snd_shift;
+        // RFC 9293 §3.10.7.4: the window of the handshake ACK is taken as
+        // is; a SYN-ACK's is never scaled (RFC 7323 §2.2).
+        let shift = if seg.flags.contains(TcpFlags::SYN) {
+            0
+        } else {
+            self.snd_shift
+        };
+        self.snd_wnd = u32::from(seg.window_len) << shift;
         self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
         self.snd_wl1 = seg.seq_number;
         self.snd_wl2 = seg.ack_number;

@@ -31,7 +31,7 @@ fn active_open_offers_every_option_and_negotiates_them() {
             .syn()
             .ack(ISS + 1)
             .seq(PEER_ISS)
-            .win(65535)
+            .win(2000)
             .mss(1400)
             .ws(7)
             .sackok()
@@ -58,6 +58,18 @@ fn active_open_offers_every_option_and_negotiates_them() {
     );
     assert_eq!(out[0].opts.mss, None);
     assert_eq!(out[0].opts.window_scale, None);
+    // The SYN-ACK's window is not scaled: 2000 bytes, one full segment
+    // (the 612 left would be a silly one).
+    h.send(10_000);
+    let out = h.out();
+    assert_eq!(out.len(), 1, "{out:?}");
+    out[0].is(ACK, ISS + 1, PEER_ISS + 1).len_is(1388);
+    // From now on windows are scaled by 7.
+    h.inject(seg().ack(ISS + 1389).seq(PEER_ISS + 1).win(100).ts(778, TS0 + 30));
+    // (12800 bytes: the 6 full segments left go; Nagle holds the tail.)
+    let out = h.out();
+    assert_eq!(out.len(), 6);
+    assert!(out.iter().all(|s| s.payload.len() == 1388));
 }
 
 #[test]
