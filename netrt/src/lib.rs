@@ -10,8 +10,8 @@
 #[allow(dead_code, unused_imports)] // not every primitive is used by every build (std vs loom)
 pub(crate) mod loom;
 pub mod net;
-pub mod stack;
 pub mod runtime;
+pub mod stack;
 pub(crate) mod sync;
 pub mod time;
 pub mod wire;
@@ -21,6 +21,4 @@ pub mod wire;
 /// and `crate = "path"`.
 pub use netrt_macros::{main, test};
 
-pub use runtime::{
-    current_core, spawn, spawn_local, spawn_on, yield_now, JoinError, JoinHandle,
-};
+pub use runtime::{current_core, spawn, spawn_local, spawn_on, yield_now, JoinError, JoinHandle};
