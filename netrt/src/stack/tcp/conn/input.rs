@@ -129,9 +129,7 @@ impl Connection {
         if syn && !rst && !self.syn_acked {
             if !f.contains(TcpFlags::ACK) && seg.seq_number == self.irs {
                 // The peer retransmitted its SYN: our SYN-ACK was lost.
-                if !self.syn_acked {
-                    self.snd_nxt = self.iss;
-                }
+                self.snd_nxt = self.iss;
                 return true;
             }
             if f.contains(TcpFlags::ACK)

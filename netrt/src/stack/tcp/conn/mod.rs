@@ -182,8 +182,6 @@ pub struct Connection {
     ts_ok: bool,
     ts_recent: u32,
     last_ack_sent: SeqNumber,
-    /// The peer's SYN options (kept for SYN-ACK retransmission).
-    peer_opts: TcpOptions,
 
     // Reliability and congestion.
     rtt: RttEstimator,
@@ -272,7 +270,6 @@ impl Connection {
             ts_ok: false,
             ts_recent: 0,
             last_ack_sent: SeqNumber(0),
-            peer_opts: TcpOptions::default(),
             rtt: RttEstimator::new(cfg.rto),
             rtt_probe: None,
             cc: cc::by_name(cfg.congestion, mss).unwrap_or_else(|| cc::default_for(mss)),
@@ -424,7 +421,6 @@ impl Connection {
         self.rcv_nxt = syn.seq_number + 1;
         self.last_recv = Some(now);
         let o = syn.options;
-        self.peer_opts = o;
         self.ws_ok = self.cfg.window_scaling && o.window_scale.is_some();
         if self.ws_ok {
             self.snd_shift = o.window_scale.unwrap_or(0).min(14);

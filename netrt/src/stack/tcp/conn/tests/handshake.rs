@@ -65,7 +65,13 @@ fn active_open_offers_every_option_and_negotiates_them() {
     assert_eq!(out.len(), 1, "{out:?}");
     out[0].is(ACK, ISS + 1, PEER_ISS + 1).len_is(1388);
     // From now on windows are scaled by 7.
-    h.inject(seg().ack(ISS + 1389).seq(PEER_ISS + 1).win(100).ts(778, TS0 + 30));
+    h.inject(
+        seg()
+            .ack(ISS + 1389)
+            .seq(PEER_ISS + 1)
+            .win(100)
+            .ts(778, TS0 + 30),
+    );
     // (12800 bytes: the 6 full segments left go; Nagle holds the tail.)
     let out = h.out();
     assert_eq!(out.len(), 6);

@@ -318,3 +318,12 @@ impl Harness {
 pub(super) fn pattern(from: usize, to: usize) -> Vec<u8> {
     (from..to).map(|i| i as u8).collect()
 }
+
+#[test]
+fn idle_connection_footprint() {
+    // The engine alone (buffers are allocated lazily, on first data);
+    // printed for the report, bounded so growth is noticed.
+    let size = std::mem::size_of::<Connection>();
+    eprintln!("size_of::<Connection>() = {size}");
+    assert!(size <= 1100, "{size}");
+}
