@@ -14,6 +14,9 @@ use crate::stack::tcp::rtt::SampleSource;
 use crate::stack::tcp::scoreboard::{AckInfo, DUP_THRESH};
 use crate::wire::tcp::{SackBlock, SeqNumber, TcpFlags, TcpRepr};
 
+/// How long `TS.Recent` stays valid without updates (RFC 7323 §5.5).
+const PAWS_IDLE_MAX: Duration = Duration::from_secs(24 * 24 * 3600);
+
 /// What a segment changed, for waking the socket's waiters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InputResult {
@@ -144,7 +147,11 @@ impl Connection {
             }
         }
         // PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate.
-        if self.ts_ok && !rst {
+        // TS.Recent older than 24 days is no longer valid (§5.5).
+        let recent_valid = self
+            .ts_recent_at
+            .is_some_and(|t| now.saturating_duration_since(t) <= PAWS_IDLE_MAX);
+        if self.ts_ok && !rst && recent_valid {
             if let Some(ts) = seg.options.timestamp {
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
                     self.counters.paws_drops += 1;
@@ -187,6 +194,7 @@ impl Connection {
         if let Some(ts) = seg.options.timestamp.filter(|_| self.ts_ok) {
             if seg.seq_number <= self.last_ack_sent {
                 self.ts_recent = ts.tsval;
+                self.ts_recent_at = Some(now);
             }
         }
         if !self.input_ack(seg, now) || self.state == State::Closed {

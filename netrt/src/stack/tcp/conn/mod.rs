@@ -181,6 +181,8 @@ pub struct Connection {
     sack_ok: bool,
     ts_ok: bool,
     ts_recent: u32,
+    /// When `ts_recent` was last updated.
+    ts_recent_at: Option<Instant>,
     last_ack_sent: SeqNumber,
 
     // Reliability and congestion.
@@ -269,6 +271,7 @@ impl Connection {
             sack_ok: false,
             ts_ok: false,
             ts_recent: 0,
+            ts_recent_at: None,
             last_ack_sent: SeqNumber(0),
             rtt: RttEstimator::new(cfg.rto),
             rtt_probe: None,
@@ -430,6 +433,7 @@ impl Connection {
         self.ts_ok = self.cfg.timestamps && o.timestamp.is_some();
         if let Some(ts) = o.timestamp.filter(|_| self.ts_ok) {
             self.ts_recent = ts.tsval;
+            self.ts_recent_at = Some(now);
         }
         let peer_mss = u32::from(o.mss.unwrap_or(DEFAULT_MSS).max(64));
         let ts_len = if self.ts_ok { 12 } else { 0 };

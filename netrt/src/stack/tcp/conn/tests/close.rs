@@ -330,3 +330,27 @@ fn fin_wait_2_waits_forever_for_a_user_that_may_still_read() {
     h.c.orphan(h.now);
     assert_eq!(h.c.next_deadline(), Some(h.t0 + Duration::from_secs(61)));
 }
+
+#[test]
+fn paws_forgets_a_timestamp_after_24_days_idle() {
+    let cfg = TcpConfig {
+        timestamps: true,
+        ..plain()
+    };
+    let mut h = Harness::client(cfg);
+    h.inject(
+        seg()
+            .syn()
+            .ack(ISS + 1)
+            .seq(PEER_ISS)
+            .mss(1000)
+            .ts(1_000_000, TS0),
+    );
+    h.out();
+    // 25 days later the peer's clock restarted (a lower timestamp): the
+    // old TS.Recent is stale and must not reject the segment.
+    h.at(25 * 24 * 3600 * 1000);
+    h.inject(seg().ack(D).seq(P).len(10).ts(5, TS0));
+    assert_eq!(h.c.counters().paws_drops, 0);
+    assert_eq!(h.c.recv_queue(), 10);
+}

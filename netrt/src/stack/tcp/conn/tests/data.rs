@@ -307,3 +307,50 @@ fn tso_sends_multi_mss_segments() {
     assert_eq!(out.len(), 1);
     out[0].is(ACK, D, P).len_is(3_000);
 }
+
+#[test]
+fn quickack_mode_returns_after_idle() {
+    let mut h = Harness::established(
+        TcpConfig {
+            quickacks: 2,
+            ..plain()
+        },
+        1000,
+        65535,
+    );
+    h.inject(seg().ack(D).seq(P).len(100));
+    h.inject(seg().ack(D).seq(P + 100).len(100));
+    assert_eq!(h.out().len(), 1);
+    h.at(1);
+    h.inject(seg().ack(D).seq(P + 200).len(100));
+    assert!(h.out().is_empty(), "delayed");
+    h.fire(41);
+    // Idle for longer than the RTO: quick-acks again.
+    h.at(5000);
+    h.inject(seg().ack(D).seq(P + 300).len(100));
+    h.out()[0].is(ACK, D, P + 400);
+}
+
+#[test]
+fn cwnd_restarts_after_idle() {
+    let mut h = Harness::established(
+        TcpConfig {
+            nodelay: true,
+            ..plain()
+        },
+        1000,
+        65535,
+    );
+    h.send(20_000);
+    assert_eq!(h.out().len(), 10);
+    h.at(10);
+    h.inject(seg().ack(D + 10_000).seq(P));
+    assert_eq!(h.out().len(), 10);
+    h.at(20);
+    h.inject(seg().ack(D + 20_000).seq(P));
+    assert!(h.c.cwnd() > 10_000);
+    // Idle for 10 s, far beyond the RTO: the window is stale.
+    h.at(10_020);
+    h.send(30_000);
+    assert_eq!(h.out().len(), 10);
+}
