@@ -153,7 +153,9 @@ impl Connection {
             .is_some_and(|t| now.saturating_duration_since(t) <= PAWS_IDLE_MAX);
         if self.ts_ok && !rst && recent_valid {
             if let Some(ts) = seg.options.timestamp {
-                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0
+                    && !self.disordered_ack(seg, ts.tsval)
+                {
                     self.counters.paws_drops += 1;
                     self.oow_ack(seg, now);
                     return false;
@@ -192,7 +194,8 @@ impl Connection {
         }
         // RFC 7323 §4.3: remember the timestamp of in-window segments.
         if let Some(ts) = seg.options.timestamp.filter(|_| self.ts_ok) {
-            if seg.seq_number <= self.last_ack_sent {
+            let newer = (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0;
+            if seg.seq_number <= self.last_ack_sent && (newer || !recent_valid) {
                 self.ts_recent = ts.tsval;
                 self.ts_recent_at = Some(now);
             }
@@ -202,6 +205,23 @@ impl Connection {
         }
         self.input_data(seg, now);
         true
+    }
+
+    /// A reordered pure duplicate ACK is harmless: it carries nothing
+    /// PAWS protects, so an old timestamp (by at most about an RTO) does
+    /// not drop it. // linux: tcp_disordered_ack
+    fn disordered_ack(&self, seg: &TcpRepr<'_>, tsval: u32) -> bool {
+        let wnd = u32::from(seg.window_len) << self.snd_shift;
+        let may_update_window = seg.ack_number > self.snd_una
+            || seg.seq_number > self.snd_wl1
+            || (seg.seq_number == self.snd_wl1 && wnd > self.snd_wnd);
+        let rto_ms = u32::try_from(self.rtt.rto().as_millis()).unwrap_or(u32::MAX);
+        seg.flags.contains(TcpFlags::ACK)
+            && seg.segment_len() == 0
+            && seg.seq_number == self.rcv_nxt
+            && seg.ack_number == self.snd_una
+            && (!may_update_window || wnd == self.snd_wnd)
+            && self.ts_recent.wrapping_sub(tsval) <= rto_ms
     }
 
     /// The receive window we last advertised.

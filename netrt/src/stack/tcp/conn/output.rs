@@ -170,6 +170,11 @@ impl Connection {
         if len == 0 {
             return None;
         }
+        if self.snd_nxt < self.snd_max {
+            // Resending after a timeout: the data already went once; no
+            // Nagle or SWS delay for it. // linux: tcp_retransmit_skb
+            return Some(len.min(self.snd_max.distance(self.snd_nxt)));
+        }
         if len > self.snd_mss && len < unsent {
             // A TSO segment is cut into full MSS segments by the device:
             // a partial last one waits like any small segment.

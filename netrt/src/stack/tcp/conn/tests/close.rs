@@ -353,4 +353,36 @@ fn paws_forgets_a_timestamp_after_24_days_idle() {
     h.inject(seg().ack(D).seq(P).len(10).ts(5, TS0));
     assert_eq!(h.c.counters().paws_drops, 0);
     assert_eq!(h.c.recv_queue(), 10);
+    // The new clock is TS.Recent from now on: older is rejected again.
+    h.inject(seg().ack(D).seq(P + 10).len(10).ts(4, TS0));
+    assert_eq!(h.c.counters().paws_drops, 1);
+}
+
+#[test]
+fn paws_lets_a_reordered_duplicate_ack_through() {
+    let cfg = TcpConfig {
+        timestamps: true,
+        nodelay: true,
+        ..plain()
+    };
+    let mut h = Harness::client(cfg);
+    h.inject(
+        seg()
+            .syn()
+            .ack(ISS + 1)
+            .seq(PEER_ISS)
+            .mss(1012)
+            .ts(1000, TS0),
+    );
+    h.out();
+    h.send(5000);
+    assert_eq!(h.out().len(), 5);
+    h.inject(seg().ack(D).seq(P).ts(1010, TS0));
+    // Sent before the one above, arrives after it: not dropped, counted.
+    h.inject(seg().ack(D).seq(P).ts(1008, TS0));
+    assert_eq!(h.c.counters().paws_drops, 0);
+    assert_eq!(h.c.counters().dup_acks, 2);
+    // Data with an old timestamp still is.
+    h.inject(seg().ack(D).seq(P).ts(1008, TS0).len(10));
+    assert_eq!(h.c.counters().paws_drops, 1);
 }

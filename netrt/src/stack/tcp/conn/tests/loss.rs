@@ -244,3 +244,15 @@ fn silent_peer_behind_a_zero_window_times_out() {
     }
     assert_eq!(h.c.error(), Some(ErrorKind::TimedOut));
 }
+
+#[test]
+fn retransmission_after_timeout_fits_a_small_window() {
+    let mut h = est(plain());
+    h.send(3000);
+    assert_eq!(h.out().len(), 3);
+    // Everything lost; the peer's window shrank to 580 bytes.
+    h.inject(seg().ack(D).seq(P).win(580));
+    let out = h.fire(200);
+    assert_eq!(out.len(), 1);
+    out[0].is(ACK, D, P).len_is(580);
+}
