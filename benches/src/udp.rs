@@ -258,19 +258,53 @@ struct NetrtRun {
     drops: u64,
 }
 
+/// A netrt configuration under test: the runtime's transmit batching and
+/// the igb interrupt throttling.
+#[derive(Clone, Copy)]
+struct NetrtConfig {
+    name: &'static str,
+    tx_batching: bool,
+    itr: Itr,
+}
+
+/// The configurations every shape runs, first the one before TX batching.
+const CONFIGS: [NetrtConfig; 4] = [
+    NetrtConfig {
+        name: "batching off, ITR off",
+        tx_batching: false,
+        itr: Itr::Off,
+    },
+    NetrtConfig {
+        name: "batching off, ITR 20k",
+        tx_batching: false,
+        itr: Itr::Max20k,
+    },
+    NetrtConfig {
+        name: "batching on, ITR 20k",
+        tx_batching: true,
+        itr: Itr::Max20k,
+    },
+    NetrtConfig {
+        name: "batching on, ITR off",
+        tx_batching: true,
+        itr: Itr::Off,
+    },
+];
+
 /// netrt: clients in namespace `a`, servers in `b`, one igb cable with a
-/// queue pair per core and interrupt throttling off (`ethtool -C rx-usecs
-/// 0`: the topology default, ~20k interrupts/s, caps a window of 32 at its
-/// interrupt rate).
-fn run_netrt(n_flows: usize, window: usize) -> NetrtRun {
+/// queue pair per core, configured by `cfg` (`Itr::Off` is `ethtool -C
+/// rx-usecs 0`; ~20k interrupts/s caps a window of 32 at its interrupt
+/// rate).
+fn run_netrt(n_flows: usize, window: usize, cfg: NetrtConfig) -> NetrtRun {
     let rt = netrt::runtime::Builder::new()
         .cores(CORES)
+        .tx_batching(cfg.tx_batching)
         .build()
         .expect("netrt runtime");
     let (a, b) = (Namespace::new("a").unwrap(), Namespace::new("b").unwrap());
     let spec = |side: u8| {
         let mut s = PortSpec::new(CORES as u16, [2, 0, 0, 0, 0, side]);
-        s.driver.itr = Itr::Off;
+        s.driver.itr = cfg.itr;
         s
     };
     let (pa, pb) = EmulatedPort::pair_with_cable(&PairConfig {
@@ -384,22 +418,30 @@ pub fn run() -> Table {
     ];
     let mut drops = 0;
     for (name, n_flows, window) in shapes {
-        let (mut best_netrt, mut best_tokio) = (0.0f64, 0.0f64);
+        let mut best_netrt = [0.0f64; CONFIGS.len()];
+        let mut best_tokio = 0.0f64;
         for _ in 0..REPS {
-            let run = run_netrt(n_flows, window);
-            best_netrt = best_netrt.max(run.rate);
-            drops += run.drops;
+            for (best, cfg) in best_netrt.iter_mut().zip(CONFIGS) {
+                let run = run_netrt(n_flows, window, cfg);
+                *best = best.max(run.rate);
+                drops += run.drops;
+            }
             best_tokio = best_tokio.max(run_tokio(n_flows, window));
         }
-        table.row(name, vec![Some(best_netrt), Some(best_tokio)]);
+        for (best, cfg) in best_netrt.iter().zip(CONFIGS) {
+            let row = format!("{name} [{}]", cfg.name);
+            table.row(&row, vec![Some(*best), Some(best_tokio)]);
+        }
     }
     table.note(format!(
         "{CORES} cores each; datagrams received per second by either side (two per echo), \
          best of {REPS} x {} ms",
         RUN.as_millis()
     ));
-    table
-        .note("netrt: flow tasks on the core RSS steers the flow to; igb interrupt throttling off");
+    table.note(
+        "netrt: flow tasks on the core RSS steers the flow to; batching = the runtime's \
+         end-of-batch TX flush (Builder::tx_batching), ITR = igb interrupt throttling",
+    );
     table.note(format!(
         "netrt datagrams dropped in the stack (all runs): {drops}"
     ));

@@ -61,6 +61,8 @@ queue_counters! {
     tx_bytes,
     /// Bursts that stopped because the ring was full (backpressure).
     tx_busy,
+    /// Tail (`TDT`) writes: one per burst that queued at least one frame.
+    tx_tail_writes,
     /// Frames dropped because they were malformed or could never fit.
     tx_errors,
     /// Context descriptors written.

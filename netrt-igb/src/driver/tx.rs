@@ -372,10 +372,11 @@ impl TxQueue {
                 }
             }
         }
+        let c = &self.counters;
         if self.next_to_use != start {
             write_tail(&*self.dev, self.block + txq::TDT, self.next_to_use);
+            QueueCounters::add(&c.tx_tail_writes, 1);
         }
-        let c = &self.counters;
         QueueCounters::add(&c.tx_errors, errors);
         QueueCounters::add(&c.tx_contexts, contexts);
         QueueCounters::add(&c.tx_busy, busy);

@@ -7,7 +7,9 @@
 //! 2. one NAPI round (`net_rx_action`: weight 64, budget 300 or 2 ms);
 //! 3. fire expired timers;
 //! 4. run up to [`TASK_BATCH`] ready tasks, so that a flood of tasks
-//!    cannot starve the network or the timers;
+//!    cannot starve the network or the timers, then the work they left
+//!    for the end of the batch (the stack's deferred transmits, see
+//!    [`batch`](super::batch));
 //! 5. every [`IO_POLL_INTERVAL`] iterations, collect fd readiness without
 //!    blocking (only if fds are registered);
 //! 6. if the iteration found nothing to do: optionally busy-poll, then
@@ -23,6 +25,7 @@ use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use super::batch;
 use super::io::IoDriver;
 use super::napi::{AfterPoll, NapiShared, ROUND_BUDGET, ROUND_TIME, WEIGHT};
 use super::shared::{Counters, Msg, Remote, Shared};
@@ -222,7 +225,14 @@ impl Core {
         self.run_queue.borrow_mut().pop_front()
     }
 
+    /// Runs up to [`TASK_BATCH`] tasks inside an end-of-batch scope
+    /// ([`batch`]): work they defer (transmits) is done once, right after
+    /// the batch, before the core looks at the network or parks.
     fn run_tasks(&self) -> bool {
+        let batching = self.shared.config.tx_batching;
+        if batching {
+            batch::open();
+        }
         let mut n = 0;
         while n < TASK_BATCH {
             let Some(runnable) = self.pop_task() else {
@@ -233,6 +243,10 @@ impl Core {
             // here came from dropping a finished future. The task is already
             // closed by then; keep the core alive.
             let _ = catch_unwind(AssertUnwindSafe(|| runnable.run()));
+        }
+        if batching {
+            // Task panics were caught above, so this always runs.
+            batch::close();
         }
         if n > 0 {
             Counters::bump(&self.remote().stats.polls, n as u64);

@@ -137,6 +137,8 @@ impl Remote {
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) busy_poll: Duration,
+    /// Open an end-of-batch scope around task batches ([`super::batch`]).
+    pub(crate) tx_batching: bool,
 }
 
 /// Everything shared by the threads of one runtime.

@@ -7,12 +7,14 @@
 //!   keeps its own reader of every namespace's read-mostly tables (routes,
 //!   devices, hooks, taps; stack-ip adds its neighbour cache the same way),
 //!   so a per-packet lookup is one Acquire load and a compare.
-//! * **NAPI poll context** ([`napi_scope`], [`defer_tx`]): while a core
+//! * **Deferred transmit** ([`napi_scope`], [`defer_tx`]): while a core
 //!   polls a device, transmits produced by the receive path (ARP replies,
 //!   ICMP, forwarded packets, ACKs) are queued in the qdisc and the device
 //!   queue is remembered; the queues are run once at the end of the poll,
 //!   one tail write per burst (linux: the `xmit_more` / `qdisc_run` at the
-//!   end of `net_rx_action`).
+//!   end of `net_rx_action`). Transmits made by tasks are deferred the
+//!   same way to the end of the core's task batch, through the runtime's
+//!   end-of-batch hook ([`crate::runtime::batch`]).
 //! * **Backlog** ([`enqueue_backlog`]): per core, a bounded lock-free MPSC
 //!   queue of frames handed over by loopback transmits and RPS steering,
 //!   drained by a per-core backlog NAPI instance (linux: `softnet_data`'s
@@ -39,7 +41,7 @@ use super::route::RouteTable;
 use super::skb::PacketBuf;
 use super::{netif, IfIndex};
 use crate::runtime::napi::{Napi, NapiHandle};
-use crate::runtime::{context, Handle};
+use crate::runtime::{batch, context, Handle};
 use crate::sync::bounded::{bounded, BoundedReceiver, BoundedSender};
 use crate::sync::snapshot::{Snapshot, SnapshotReader};
 
@@ -276,12 +278,14 @@ pub(crate) fn napi_scope<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Remembers `queue` to be run at the end of the current poll. `false`
-/// when not inside a poll: the caller runs the queue now.
+/// Remembers `queue` to be run at the end of the current NAPI poll or,
+/// from a task, at the end of the core's task batch (the runtime's
+/// [`batch`](crate::runtime::batch) hook, when batching is enabled).
+/// `false` when neither is open: the caller runs the queue now.
 #[inline]
 pub(crate) fn defer_tx(queue: &Arc<dyn TxFlush>) -> bool {
     POLL.try_with(|p| {
-        if p.depth.get() == 0 {
+        if p.depth.get() == 0 && !batch::at_end_of_batch(flush_deferred) {
             return false;
         }
         let mut d = p.deferred.borrow_mut();
@@ -294,7 +298,7 @@ pub(crate) fn defer_tx(queue: &Arc<dyn TxFlush>) -> bool {
 }
 
 /// Runs every deferred queue (linux: `net_tx_action` for the queues the
-/// poll filled). Flushing may transmit more (a tap that sends): loop until
+/// poll or the task batch filled). Flushing may transmit more (a tap that sends): loop until
 /// nothing is left.
 fn flush_deferred() {
     loop {

@@ -13,13 +13,16 @@
 //!   a pooled [`PacketBuf`] (the DMA buffer goes straight back to the
 //!   ring), then — with the queue lock released — hands them to
 //!   [`netif::receive`]. Under budget it completes and unmasks the vector.
-//! * **TX** — `xmit` picks the queue of the calling core (XPS). From a
-//!   task, with nothing queued, the frame goes straight to the ring (linux:
+//! * **TX** — `xmit` picks the queue of the calling core (XPS). Outside a
+//!   poll or task batch (batching off, a foreign thread), with nothing
+//!   queued, the frame goes straight to the ring (linux:
 //!   `TCQ_F_CAN_BYPASS`); otherwise it is enqueued into the queue's
 //!   `pfifo_fast`, which is run: up to [`TX_BATCH`] frames dequeued and
 //!   given to [`QueueVector::tx_burst`], one tail write per burst. Inside
 //!   a NAPI poll the run is deferred to the end of the poll (so a poll's
-//!   replies go out as one burst). Frames the ring cannot take stay queued
+//!   replies go out as one burst), and from a task to the end of the
+//!   core's task batch (so a batch's sends go out as one burst; see
+//!   [`percore::defer_tx`]), or earlier once [`TX_BATCH`] frames wait. Frames the ring cannot take stay queued
 //!   and the queue's NAPI is kicked to retry after its TX clean.
 //!
 //! The lock is never held while stack code runs: received frames are
@@ -286,15 +289,22 @@ impl NetDevice for IgbNetDev {
         let q = &self.queues[i];
         // linux: skb->priority from the TOS (rt_tos2priority)
         let priority = tos_to_priority(frame.meta().priority);
+        // Inside a NAPI poll or a task batch: queue, and run the queue once
+        // at the end for every frame the poll or batch produced (deferring
+        // first is fine: the run happens later on this thread).
+        let deferred = percore::defer_tx(&self.flushers[i]);
         let mut st = q.state.lock();
-        // Inside a NAPI poll: queue, and run once at the end of the poll
-        // for all the frames it produced.
-        if percore::in_napi_poll() {
+        if deferred {
             if st.qdisc.enqueue(frame, priority).is_err() {
                 self.counters.add(DevCounter::TxDropped, 1);
             }
-            drop(st);
-            percore::defer_tx(&self.flushers[i]);
+            // From a task, a full burst need not wait: a task sending in a
+            // loop would otherwise fill the qdisc up to its limit and drop.
+            // (A NAPI poll's output is bounded by its budget and waits for
+            // the end of the poll, as in Linux.)
+            if st.qdisc.len() >= TX_BATCH && !percore::in_napi_poll() {
+                q.run_locked(&mut st);
+            }
             return;
         }
         // linux: TCQ_F_CAN_BYPASS: an empty qdisc need not see the frame.
