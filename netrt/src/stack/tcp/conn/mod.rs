@@ -7,13 +7,37 @@
 //! [`poll_transmit`](Connection::poll_transmit) and arms one timer at
 //! [`next_deadline`](Connection::next_deadline).
 //!
-//! * [`input`]: segment arrival, RFC 9293 §3.10.7 in order, with the
+//! Driving it (the socket layer's side):
+//!
+//! * open with [`Connection::connect`], [`Connection::accept_syn`] (a
+//!   listener's SYN) or [`Connection::accept_cookie`] (an ACK carrying a
+//!   valid SYN cookie);
+//! * after every [`on_segment`](Connection::on_segment), user call and
+//!   [`on_timer`](Connection::on_timer), call `poll_transmit` and re-arm
+//!   the timer at `next_deadline`; wake readers/writers as
+//!   [`InputResult`] says;
+//! * a segment for no connection is answered with [`reset_for`]; a SYN
+//!   hitting a TIME-WAIT connection may replace it when
+//!   [`time_wait_accepts_syn`](Connection::time_wait_accepts_syn);
+//! * once [`state`](Connection::state) is `Closed` the connection can be
+//!   dropped (after reading what is left); a dropped socket calls
+//!   [`close`](Connection::close) then [`orphan`](Connection::orphan) and
+//!   lets the engine linger.
+//!
+//! Modules:
+//!
+//! * `input`: segment arrival, RFC 9293 §3.10.7 in order, with the
 //!   RFC 5961 checks and PAWS (RFC 7323). // linux: tcp_rcv_state_process
-//! * [`output`]: segment construction: handshake, data under cwnd/rwnd/
-//!   Nagle/SWS, retransmissions, ACKs and window updates.
-//!   // linux: tcp_write_xmit
-//! * [`timers`]: retransmission, delayed ACK, persist and TIME-WAIT.
-//!   // linux: tcp_timer.c
+//! * `output`: segment construction: handshake, data under cwnd/rwnd/
+//!   Nagle/SWS, retransmissions, ACKs and window updates, TSO-sized
+//!   segments. // linux: tcp_write_xmit
+//! * `timers`: retransmission, delayed ACK, persist, keepalive,
+//!   FIN-WAIT-2 (orphans) and TIME-WAIT. // linux: tcp_timer.c
+//! * `buffers`: send and receive byte buffers; `config`: tunables.
+//!
+//! Not here: the listener (SYN queue, cookies' encoding), demux, locks,
+//! ECN, urgent data (URG is ignored, its bytes delivered inline), TCP
+//! Fast Open (data on a SYN is not delivered), SACK reneging detection.
 
 use std::io;
 use std::time::{Duration, Instant};
