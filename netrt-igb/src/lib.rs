@@ -7,8 +7,10 @@
 
 #![warn(missing_docs)]
 
+// Public (hidden) because netrt shares this std/loom facade.
+#[doc(hidden)]
 #[allow(dead_code, unused_imports)] // not every primitive is used by every build (std vs loom)
-pub(crate) mod loom;
+pub mod loom;
 
 pub mod attach;
 pub mod desc;

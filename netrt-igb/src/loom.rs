@@ -3,16 +3,19 @@
 //! Every lock-free structure imports its atomics, `Arc`, `UnsafeCell` and
 //! thread helpers from here, so `RUSTFLAGS="--cfg loom"` model-checks the
 //! same code that ships.
+//!
+//! Shared with `netrt` (its `crate::loom` re-exports this module), so the
+//! facade exists once; it is `#[doc(hidden)]` and not part of the API.
 
 #[cfg(loom)]
-pub(crate) use loom::{
+pub use loom::{
     cell::UnsafeCell,
     sync::{atomic, Arc, Mutex},
     thread,
 };
 
 #[cfg(not(loom))]
-pub(crate) use std::{
+pub use std::{
     sync::{atomic, Arc, Mutex},
     thread,
 };
@@ -21,26 +24,30 @@ pub(crate) use std::{
 /// written against loom's cell compiles unchanged without it.
 #[cfg(not(loom))]
 #[derive(Debug, Default)]
-pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+pub struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
 #[cfg(not(loom))]
 #[allow(dead_code)]
 impl<T> UnsafeCell<T> {
-    pub(crate) const fn new(value: T) -> Self {
+    /// Wraps `value`.
+    pub const fn new(value: T) -> Self {
         Self(std::cell::UnsafeCell::new(value))
     }
 
+    /// Calls `f` with a shared pointer to the value.
     #[inline(always)]
-    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+    pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
         f(self.0.get())
     }
 
+    /// Calls `f` with a mutable pointer to the value.
     #[inline(always)]
-    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         f(self.0.get())
     }
 
-    pub(crate) fn into_inner(self) -> T {
+    /// Unwraps the value.
+    pub fn into_inner(self) -> T {
         self.0.into_inner()
     }
 }
