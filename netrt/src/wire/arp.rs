@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use super::ethernet::EthernetAddress;
-use super::{read_u16, wire_enum, write_u16, Error, EtherType, Result};
+use super::{wire_enum, wire_view, Error, EtherType, Result};
 
 wire_enum! {
     /// ARP opcode.
@@ -33,27 +33,24 @@ pub const FIXED_LEN: usize = field::ADDRS;
 /// Length of an Ethernet/IPv4 ARP packet.
 pub const ETHERNET_IPV4_LEN: usize = FIXED_LEN + 2 * (6 + 4);
 
-/// A view of an ARP packet.
-#[derive(Debug, Clone)]
-pub struct ArpPacket<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of an ARP packet.
+    pub struct ArpPacket;
+    fields {
+        /// Hardware type (1 = Ethernet).
+        hardware_type, set_hardware_type: u16 = field::HTYPE;
+        /// Protocol type (an EtherType; IPv4 for us).
+        protocol_type, set_protocol_type: EtherType = field::PTYPE;
+        /// Hardware address length.
+        hardware_len, set_hardware_len: u8 = field::HLEN;
+        /// Protocol address length.
+        protocol_len, set_protocol_len: u8 = field::PLEN;
+        /// Opcode.
+        operation, set_operation: ArpOperation = field::OPER;
+    }
 }
 
 impl<T: AsRef<[u8]>> ArpPacket<T> {
-    /// Wraps a buffer without checks; accessors may panic on a short one.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        ArpPacket { buffer }
-    }
-
-    /// Wraps a buffer after [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// `Truncated` unless the buffer holds the fixed part and the four
     /// addresses whose sizes it declares.
     #[inline]
@@ -70,42 +67,6 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     #[inline]
     fn packet_len(&self) -> usize {
         FIXED_LEN + 2 * (usize::from(self.hardware_len()) + usize::from(self.protocol_len()))
-    }
-
-    /// Unwraps the buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Hardware type (1 = Ethernet).
-    #[inline]
-    pub fn hardware_type(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::HTYPE)
-    }
-
-    /// Protocol type (an EtherType; IPv4 for us).
-    #[inline]
-    pub fn protocol_type(&self) -> EtherType {
-        EtherType::from(read_u16(self.buffer.as_ref(), field::PTYPE))
-    }
-
-    /// Hardware address length.
-    #[inline]
-    pub fn hardware_len(&self) -> u8 {
-        self.buffer.as_ref()[field::HLEN]
-    }
-
-    /// Protocol address length.
-    #[inline]
-    pub fn protocol_len(&self) -> u8 {
-        self.buffer.as_ref()[field::PLEN]
-    }
-
-    /// Opcode.
-    #[inline]
-    pub fn operation(&self) -> ArpOperation {
-        ArpOperation::from(read_u16(self.buffer.as_ref(), field::OPER))
     }
 
     /// Offsets of (sha, spa, tha, tpa).
@@ -148,36 +109,6 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
-    /// Sets the hardware type.
-    #[inline]
-    pub fn set_hardware_type(&mut self, value: u16) {
-        write_u16(self.buffer.as_mut(), field::HTYPE, value);
-    }
-
-    /// Sets the protocol type.
-    #[inline]
-    pub fn set_protocol_type(&mut self, value: EtherType) {
-        write_u16(self.buffer.as_mut(), field::PTYPE, value.into());
-    }
-
-    /// Sets the hardware address length.
-    #[inline]
-    pub fn set_hardware_len(&mut self, value: u8) {
-        self.buffer.as_mut()[field::HLEN] = value;
-    }
-
-    /// Sets the protocol address length.
-    #[inline]
-    pub fn set_protocol_len(&mut self, value: u8) {
-        self.buffer.as_mut()[field::PLEN] = value;
-    }
-
-    /// Sets the opcode.
-    #[inline]
-    pub fn set_operation(&mut self, value: ArpOperation) {
-        write_u16(self.buffer.as_mut(), field::OPER, value.into());
-    }
-
     /// Writes the four addresses (sizes must match the length fields).
     #[inline]
     pub fn set_addrs(&mut self, sha: &[u8], spa: &[u8], tha: &[u8], tpa: &[u8]) {

@@ -3,7 +3,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use super::{read_u16, wire_enum, write_u16, Error, Result};
+use super::{wire_enum, wire_view, Error, Field, Result};
 
 /// A 48-bit MAC address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -59,6 +59,20 @@ impl EthernetAddress {
     #[inline]
     pub fn is_unspecified(&self) -> bool {
         *self == Self::UNSPECIFIED
+    }
+}
+
+impl Field for EthernetAddress {
+    #[inline(always)]
+    fn read(buf: &[u8], at: usize) -> Self {
+        let mut addr = [0; 6];
+        addr.copy_from_slice(&buf[at..at + 6]);
+        EthernetAddress(addr)
+    }
+
+    #[inline(always)]
+    fn write(self, buf: &mut [u8], at: usize) {
+        buf[at..at + 6].copy_from_slice(&self.0);
     }
 }
 
@@ -121,9 +135,9 @@ impl fmt::Display for EtherType {
 }
 
 mod field {
-    use core::ops::{Range, RangeFrom};
-    pub const DST: Range<usize> = 0..6;
-    pub const SRC: Range<usize> = 6..12;
+    use core::ops::RangeFrom;
+    pub const DST: usize = 0;
+    pub const SRC: usize = 6;
     pub const ETHERTYPE: usize = 12;
     pub const PAYLOAD: RangeFrom<usize> = 14..;
 }
@@ -131,28 +145,25 @@ mod field {
 /// Length of an Ethernet II header.
 pub const HEADER_LEN: usize = 14;
 
-/// A view of an Ethernet II frame (without FCS).
-#[derive(Debug, Clone)]
-pub struct EthernetFrame<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of an Ethernet II frame (without FCS).
+    pub struct EthernetFrame;
+    payload(_p => field::PAYLOAD) {
+        /// Everything after the header (including any padding to 60 bytes:
+        /// the upper layer's own length field bounds it).
+        fn payload, into_payload, payload_mut;
+    }
+    fields {
+        /// Destination address.
+        dst_addr, set_dst_addr: EthernetAddress = field::DST;
+        /// Source address.
+        src_addr, set_src_addr: EthernetAddress = field::SRC;
+        /// EtherType.
+        ethertype, set_ethertype: EtherType = field::ETHERTYPE;
+    }
 }
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
-    /// Wraps a buffer without checks; accessors may panic if it is shorter
-    /// than [`HEADER_LEN`].
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        EthernetFrame { buffer }
-    }
-
-    /// Wraps a buffer after [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let frame = Self::new_unchecked(buffer);
-        frame.check_len()?;
-        Ok(frame)
-    }
-
     /// `Truncated` if the buffer cannot hold the header.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
@@ -161,82 +172,6 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         } else {
             Ok(())
         }
-    }
-
-    /// Unwraps the buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Destination address.
-    #[inline]
-    pub fn dst_addr(&self) -> EthernetAddress {
-        let b = self.buffer.as_ref();
-        EthernetAddress([b[0], b[1], b[2], b[3], b[4], b[5]])
-    }
-
-    /// Source address.
-    #[inline]
-    pub fn src_addr(&self) -> EthernetAddress {
-        let b = self.buffer.as_ref();
-        EthernetAddress([b[6], b[7], b[8], b[9], b[10], b[11]])
-    }
-
-    /// EtherType.
-    #[inline]
-    pub fn ethertype(&self) -> EtherType {
-        EtherType::from(read_u16(self.buffer.as_ref(), field::ETHERTYPE))
-    }
-
-    /// Everything after the header (including any padding to 60 bytes:
-    /// the upper layer's own length field bounds it).
-    #[inline]
-    pub fn payload(&self) -> &[u8] {
-        &self.buffer.as_ref()[field::PAYLOAD]
-    }
-}
-
-impl<'a, T: AsRef<[u8]> + ?Sized> EthernetFrame<&'a T> {
-    /// Like [`payload`](Self::payload), but borrowed from the underlying buffer
-    /// for `'a` rather than from the view, so it may outlive the view: how
-    /// the receive path hands a payload down to the next layer.
-    #[inline]
-    pub fn into_payload(self) -> &'a [u8] {
-        let buf: &'a [u8] = self.buffer.as_ref();
-        &buf[field::PAYLOAD]
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
-    /// Sets the destination address.
-    #[inline]
-    pub fn set_dst_addr(&mut self, addr: EthernetAddress) {
-        self.buffer.as_mut()[field::DST].copy_from_slice(&addr.0);
-    }
-
-    /// Sets the source address.
-    #[inline]
-    pub fn set_src_addr(&mut self, addr: EthernetAddress) {
-        self.buffer.as_mut()[field::SRC].copy_from_slice(&addr.0);
-    }
-
-    /// Sets the EtherType.
-    #[inline]
-    pub fn set_ethertype(&mut self, ethertype: EtherType) {
-        write_u16(self.buffer.as_mut(), field::ETHERTYPE, ethertype.into());
-    }
-
-    /// The payload, writable.
-    #[inline]
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[field::PAYLOAD]
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for EthernetFrame<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 }
 

@@ -1,7 +1,7 @@
 //! ICMPv4 (RFC 792, RFC 1191 for "fragmentation needed" MTUs).
 
 use super::ipv4::{self, Ipv4Packet, Ipv4Repr};
-use super::{checksum, read_u16, wire_enum, write_u16, ChecksumMode, Error, Result};
+use super::{checksum, read_u16, wire_enum, wire_view, write_u16, ChecksumMode, Error, Result};
 
 wire_enum! {
     /// ICMPv4 message type.
@@ -92,28 +92,30 @@ mod field {
 /// Length of the ICMP header (type, code, checksum, 4 type-specific bytes).
 pub const HEADER_LEN: usize = 8;
 
-/// A view of an ICMPv4 message; the buffer is the whole IP payload (the
-/// checksum covers all of it).
-#[derive(Debug, Clone)]
-pub struct Icmpv4Packet<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of an ICMPv4 message; the buffer is the whole IP payload (the
+    /// checksum covers all of it).
+    pub struct Icmpv4Packet;
+    payload(_p => HEADER_LEN..) {
+        /// Everything after the 8-byte header: echo data, or the quoted
+        /// datagram of an error.
+        fn data, into_data, data_mut;
+    }
+    fields {
+        /// Message type.
+        msg_type, set_msg_type: Icmpv4Message = field::TYPE;
+        /// Message code.
+        msg_code, set_msg_code: u8 = field::CODE;
+        /// Checksum field.
+        checksum, set_checksum: u16 = field::CHECKSUM;
+        /// Echo identifier (echo messages).
+        echo_ident, set_echo_ident: u16 = field::ECHO_IDENT;
+        /// Echo sequence number (echo messages).
+        echo_seq_no, set_echo_seq_no: u16 = field::ECHO_SEQ;
+    }
 }
 
 impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
-    /// Wraps a buffer without checks; accessors may panic on a short one.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Icmpv4Packet { buffer }
-    }
-
-    /// Wraps a buffer after [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// `Truncated` if the buffer cannot hold the 8-byte header.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
@@ -124,53 +126,10 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
         }
     }
 
-    /// Unwraps the buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Message type.
-    #[inline]
-    pub fn msg_type(&self) -> Icmpv4Message {
-        Icmpv4Message::from(self.buffer.as_ref()[field::TYPE])
-    }
-
-    /// Message code.
-    #[inline]
-    pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-
-    /// Checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Echo identifier (echo messages).
-    #[inline]
-    pub fn echo_ident(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::ECHO_IDENT)
-    }
-
-    /// Echo sequence number (echo messages).
-    #[inline]
-    pub fn echo_seq_no(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::ECHO_SEQ)
-    }
-
     /// Next-hop MTU (destination unreachable, fragmentation needed).
     #[inline]
     pub fn next_hop_mtu(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::MTU)
-    }
-
-    /// Everything after the 8-byte header: echo data, or the quoted
-    /// datagram of an error.
-    #[inline]
-    pub fn data(&self) -> &[u8] {
-        &self.buffer.as_ref()[HEADER_LEN..]
     }
 
     /// True when the whole message sums to -0.
@@ -180,48 +139,7 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
     }
 }
 
-impl<'a, T: AsRef<[u8]> + ?Sized> Icmpv4Packet<&'a T> {
-    /// Like [`data`](Self::data), but borrowed from the underlying buffer
-    /// for `'a` rather than from the view, so it may outlive the view: how
-    /// the receive path hands a payload down to the next layer.
-    #[inline]
-    pub fn into_data(self) -> &'a [u8] {
-        let buf: &'a [u8] = self.buffer.as_ref();
-        &buf[HEADER_LEN..]
-    }
-}
-
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
-    /// Sets the message type.
-    #[inline]
-    pub fn set_msg_type(&mut self, value: Icmpv4Message) {
-        self.buffer.as_mut()[field::TYPE] = value.into();
-    }
-
-    /// Sets the message code.
-    #[inline]
-    pub fn set_msg_code(&mut self, value: u8) {
-        self.buffer.as_mut()[field::CODE] = value;
-    }
-
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, value: u16) {
-        write_u16(self.buffer.as_mut(), field::CHECKSUM, value);
-    }
-
-    /// Sets the echo identifier.
-    #[inline]
-    pub fn set_echo_ident(&mut self, value: u16) {
-        write_u16(self.buffer.as_mut(), field::ECHO_IDENT, value);
-    }
-
-    /// Sets the echo sequence number.
-    #[inline]
-    pub fn set_echo_seq_no(&mut self, value: u16) {
-        write_u16(self.buffer.as_mut(), field::ECHO_SEQ, value);
-    }
-
     /// Clears the unused word of an error message and sets the next-hop
     /// MTU (0 unless "fragmentation needed").
     #[inline]
@@ -230,24 +148,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
         write_u16(self.buffer.as_mut(), field::MTU, value);
     }
 
-    /// The data after the header, writable.
-    #[inline]
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[HEADER_LEN..]
-    }
-
     /// Computes and stores the checksum over the whole buffer.
     #[inline]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let value = checksum::checksum(self.buffer.as_ref());
         self.set_checksum(value);
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Icmpv4Packet<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 }
 

@@ -4,9 +4,7 @@ use core::fmt;
 use core::str::FromStr;
 use std::net::Ipv4Addr;
 
-use super::{
-    checksum, read_ipv4, read_u16, wire_enum, write_ipv4, write_u16, ChecksumMode, Error, Result,
-};
+use super::{checksum, read_u16, wire_enum, wire_view, write_u16, ChecksumMode, Error, Result};
 
 wire_enum! {
     /// The IPv4 protocol field (IANA protocol numbers).
@@ -58,27 +56,35 @@ const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const FRAG_MASK: u16 = 0x1fff;
 
-/// A view of an IPv4 datagram.
-#[derive(Debug, Clone)]
-pub struct Ipv4Packet<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of an IPv4 datagram.
+    pub struct Ipv4Packet;
+    payload(p => p.header_len()..usize::from(p.total_len())) {
+        /// The payload: from the end of the header to the total length, so
+        /// link-layer padding is excluded.
+        fn payload, into_payload, payload_mut;
+    }
+    fields {
+        /// The whole type-of-service byte (DSCP << 2 | ECN).
+        tos, set_tos: u8 = field::TOS;
+        /// Total length (header + payload) in bytes.
+        total_len, set_total_len: u16 = field::LENGTH;
+        /// Identification.
+        ident, set_ident: u16 = field::IDENT;
+        /// Time to live.
+        ttl, set_ttl: u8 = field::TTL;
+        /// Protocol of the payload.
+        protocol, set_protocol: IpProtocol = field::PROTOCOL;
+        /// Header checksum field.
+        checksum, set_checksum: u16 = field::CHECKSUM;
+        /// Source address.
+        src_addr, set_src_addr: Ipv4Addr = field::SRC;
+        /// Destination address.
+        dst_addr, set_dst_addr: Ipv4Addr = field::DST;
+    }
 }
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
-    /// Wraps a buffer without checks; accessors may panic on a short one.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Ipv4Packet { buffer }
-    }
-
-    /// Wraps a buffer after [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// Validates the header length only: at least 20 bytes, IHL ≥ 5, and
     /// the whole header (options included) in the buffer. Enough for the
     /// header getters and [`options`](Self::options), not for `payload`.
@@ -115,12 +121,6 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         Ok(())
     }
 
-    /// Unwraps the buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
     /// Version field (4 for IPv4).
     #[inline]
     pub fn version(&self) -> u8 {
@@ -133,12 +133,6 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         usize::from(self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
     }
 
-    /// The whole type-of-service byte (DSCP << 2 | ECN).
-    #[inline]
-    pub fn tos(&self) -> u8 {
-        self.buffer.as_ref()[field::TOS]
-    }
-
     /// Differentiated services code point.
     #[inline]
     pub fn dscp(&self) -> u8 {
@@ -149,18 +143,6 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn ecn(&self) -> u8 {
         self.tos() & 0x03
-    }
-
-    /// Total length (header + payload) in bytes.
-    #[inline]
-    pub fn total_len(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::LENGTH)
-    }
-
-    /// Identification.
-    #[inline]
-    pub fn ident(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::IDENT)
     }
 
     #[inline]
@@ -192,36 +174,6 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         self.flags_frag() & (FLAG_MF | FRAG_MASK) != 0
     }
 
-    /// Time to live.
-    #[inline]
-    pub fn ttl(&self) -> u8 {
-        self.buffer.as_ref()[field::TTL]
-    }
-
-    /// Protocol of the payload.
-    #[inline]
-    pub fn protocol(&self) -> IpProtocol {
-        IpProtocol::from(self.buffer.as_ref()[field::PROTOCOL])
-    }
-
-    /// Header checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Source address.
-    #[inline]
-    pub fn src_addr(&self) -> Ipv4Addr {
-        read_ipv4(self.buffer.as_ref(), field::SRC)
-    }
-
-    /// Destination address.
-    #[inline]
-    pub fn dst_addr(&self) -> Ipv4Addr {
-        read_ipv4(self.buffer.as_ref(), field::DST)
-    }
-
     /// True when the header (options included) sums to -0.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
@@ -233,25 +185,6 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn options(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..self.header_len()]
-    }
-
-    /// The payload: from the end of the header to the total length, so
-    /// link-layer padding is excluded.
-    #[inline]
-    pub fn payload(&self) -> &[u8] {
-        let range = self.header_len()..usize::from(self.total_len());
-        &self.buffer.as_ref()[range]
-    }
-}
-
-impl<'a, T: AsRef<[u8]> + ?Sized> Ipv4Packet<&'a T> {
-    /// Like [`payload`](Self::payload), but borrowed from the underlying buffer
-    /// for `'a` rather than from the view, so it may outlive the view: how
-    /// the receive path hands a payload down to the next layer.
-    #[inline]
-    pub fn into_payload(self) -> &'a [u8] {
-        let buf: &'a [u8] = self.buffer.as_ref();
-        &buf[self.header_len()..usize::from(self.total_len())]
     }
 }
 
@@ -271,12 +204,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         *b = (*b & 0xf0) | ((len / 4) as u8 & 0x0f);
     }
 
-    /// Sets the whole type-of-service byte.
-    #[inline]
-    pub fn set_tos(&mut self, tos: u8) {
-        self.buffer.as_mut()[field::TOS] = tos;
-    }
-
     /// Sets the DSCP (6 bits), keeping ECN.
     #[inline]
     pub fn set_dscp(&mut self, dscp: u8) {
@@ -289,18 +216,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn set_ecn(&mut self, ecn: u8) {
         let tos = (self.tos() & !0x03) | (ecn & 0x03);
         self.set_tos(tos);
-    }
-
-    /// Sets the total length.
-    #[inline]
-    pub fn set_total_len(&mut self, len: u16) {
-        write_u16(self.buffer.as_mut(), field::LENGTH, len);
-    }
-
-    /// Sets the identification.
-    #[inline]
-    pub fn set_ident(&mut self, ident: u16) {
-        write_u16(self.buffer.as_mut(), field::IDENT, ident);
     }
 
     /// Writes DF, MF and the fragment offset (bytes, a multiple of 8) at
@@ -319,36 +234,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
             raw |= FLAG_MF;
         }
         write_u16(self.buffer.as_mut(), field::FLAGS_FRAG, raw);
-    }
-
-    /// Sets the time to live.
-    #[inline]
-    pub fn set_ttl(&mut self, ttl: u8) {
-        self.buffer.as_mut()[field::TTL] = ttl;
-    }
-
-    /// Sets the protocol.
-    #[inline]
-    pub fn set_protocol(&mut self, protocol: IpProtocol) {
-        self.buffer.as_mut()[field::PROTOCOL] = protocol.into();
-    }
-
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, value: u16) {
-        write_u16(self.buffer.as_mut(), field::CHECKSUM, value);
-    }
-
-    /// Sets the source address.
-    #[inline]
-    pub fn set_src_addr(&mut self, addr: Ipv4Addr) {
-        write_ipv4(self.buffer.as_mut(), field::SRC, addr);
-    }
-
-    /// Sets the destination address.
-    #[inline]
-    pub fn set_dst_addr(&mut self, addr: Ipv4Addr) {
-        write_ipv4(self.buffer.as_mut(), field::DST, addr);
     }
 
     /// Computes and stores the header checksum (over the options too).
@@ -379,19 +264,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn options_mut(&mut self) -> &mut [u8] {
         let end = self.header_len();
         &mut self.buffer.as_mut()[HEADER_LEN..end]
-    }
-
-    /// The payload (up to the total length), writable.
-    #[inline]
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let range = self.header_len()..usize::from(self.total_len());
-        &mut self.buffer.as_mut()[range]
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Ipv4Packet<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 }
 

@@ -134,9 +134,208 @@ macro_rules! wire_enum {
                 }
             }
         }
+
+        impl $crate::wire::Field for $name {
+            #[inline(always)]
+            fn read(buf: &[u8], at: usize) -> Self {
+                $name::from(<$ty as $crate::wire::Field>::read(buf, at))
+            }
+
+            #[inline(always)]
+            fn write(self, buf: &mut [u8], at: usize) {
+                <$ty as $crate::wire::Field>::write(<$ty>::from(self), buf, at)
+            }
+        }
     };
 }
 pub(crate) use wire_enum;
+
+/// Declares a header view `$name<T: AsRef<[u8]>>` over a buffer, with what
+/// every view shares: `new_unchecked`, `new_checked` (which calls the
+/// view's own `check_len`), `into_inner`, `AsRef<[u8]>`, and
+///
+/// * `payload`: the view's payload accessor trio (`payload`, its `'a`
+///   borrowing `into_payload` and the writable `payload_mut`, under the
+///   given names), slicing the buffer by `range` evaluated with `$view`
+///   bound to `&self`;
+/// * `fields`: fixed-offset fields, each a getter and a `set_` setter
+///   through [`Field`] (big-endian integers, addresses, protocol enums).
+///
+/// Each protocol file keeps only its length checks and what is specific
+/// to it.
+macro_rules! wire_view {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident;
+        $(
+            payload($view:ident => $range:expr) {
+                $(#[$pdoc:meta])*
+                fn $payload:ident, $into_payload:ident, $payload_mut:ident;
+            }
+        )?
+        fields {
+            $(
+                $(#[$fdoc:meta])*
+                $get:ident, $set:ident: $fty:ty = $at:expr;
+            )*
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone)]
+        pub struct $name<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// Wraps a buffer without checks; accessors may panic on a short one.
+            #[inline]
+            pub const fn new_unchecked(buffer: T) -> Self {
+                $name { buffer }
+            }
+
+            /// Wraps a buffer after [`check_len`](Self::check_len).
+            #[inline]
+            pub fn new_checked(buffer: T) -> $crate::wire::Result<Self> {
+                let view = Self::new_unchecked(buffer);
+                view.check_len()?;
+                Ok(view)
+            }
+
+            /// Unwraps the buffer.
+            #[inline]
+            pub fn into_inner(self) -> T {
+                self.buffer
+            }
+
+            $(
+                $(#[$fdoc])*
+                #[inline]
+                pub fn $get(&self) -> $fty {
+                    <$fty as $crate::wire::Field>::read(self.buffer.as_ref(), $at)
+                }
+            )*
+
+            $(
+                $(#[$pdoc])*
+                #[inline]
+                pub fn $payload(&self) -> &[u8] {
+                    let range = {
+                        let $view = self;
+                        $range
+                    };
+                    &self.buffer.as_ref()[range]
+                }
+            )?
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            $(
+                #[doc = concat!("Sets [`", stringify!($get), "`](Self::", stringify!($get), ").")]
+                #[inline]
+                pub fn $set(&mut self, value: $fty) {
+                    <$fty as $crate::wire::Field>::write(value, self.buffer.as_mut(), $at)
+                }
+            )*
+
+            $(
+                #[doc = concat!("[`", stringify!($payload), "`](Self::", stringify!($payload), "), writable.")]
+                #[inline]
+                pub fn $payload_mut(&mut self) -> &mut [u8] {
+                    let range = {
+                        let $view = &*self;
+                        $range
+                    };
+                    &mut self.buffer.as_mut()[range]
+                }
+            )?
+        }
+
+        $(
+            impl<'a, T: AsRef<[u8]> + ?Sized> $name<&'a T> {
+                #[doc = concat!(
+                    "Like [`", stringify!($payload), "`](Self::", stringify!($payload), "), ",
+                    "but borrowed from the underlying buffer for `'a` rather than from the ",
+                    "view, so it may outlive the view: how the receive path hands a payload ",
+                    "down to the next layer."
+                )]
+                #[inline]
+                pub fn $into_payload(self) -> &'a [u8] {
+                    let range = {
+                        let $view = &self;
+                        $range
+                    };
+                    let buf: &'a [u8] = self.buffer.as_ref();
+                    &buf[range]
+                }
+            }
+        )?
+
+        impl<T: AsRef<[u8]>> AsRef<[u8]> for $name<T> {
+            fn as_ref(&self) -> &[u8] {
+                self.buffer.as_ref()
+            }
+        }
+    };
+}
+pub(crate) use wire_view;
+
+/// A fixed-size header field stored big-endian (network order) at a byte
+/// offset. Views validate lengths before reading (see [`wire_view`]), so
+/// the bounds checks here never fire on a checked view.
+pub(crate) trait Field: Sized {
+    /// Reads the field at `at`.
+    fn read(buf: &[u8], at: usize) -> Self;
+    /// Writes the field at `at`.
+    fn write(self, buf: &mut [u8], at: usize);
+}
+
+impl Field for u8 {
+    #[inline(always)]
+    fn read(buf: &[u8], at: usize) -> Self {
+        buf[at]
+    }
+
+    #[inline(always)]
+    fn write(self, buf: &mut [u8], at: usize) {
+        buf[at] = self;
+    }
+}
+
+impl Field for u16 {
+    #[inline(always)]
+    fn read(buf: &[u8], at: usize) -> Self {
+        read_u16(buf, at)
+    }
+
+    #[inline(always)]
+    fn write(self, buf: &mut [u8], at: usize) {
+        write_u16(buf, at, self)
+    }
+}
+
+impl Field for u32 {
+    #[inline(always)]
+    fn read(buf: &[u8], at: usize) -> Self {
+        read_u32(buf, at)
+    }
+
+    #[inline(always)]
+    fn write(self, buf: &mut [u8], at: usize) {
+        write_u32(buf, at, self)
+    }
+}
+
+impl Field for std::net::Ipv4Addr {
+    #[inline(always)]
+    fn read(buf: &[u8], at: usize) -> Self {
+        read_ipv4(buf, at)
+    }
+
+    #[inline(always)]
+    fn write(self, buf: &mut [u8], at: usize) {
+        write_ipv4(buf, at, self)
+    }
+}
 
 // Big-endian field access. Callers index within lengths their view's
 // `check_len` validated (or that `emit` was promised), so these bounds checks

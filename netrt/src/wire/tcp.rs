@@ -8,7 +8,8 @@ use core::ops::{Add, AddAssign, BitAnd, BitOr, BitOrAssign, Sub, SubAssign};
 use std::net::Ipv4Addr;
 
 use super::{
-    checksum, read_u16, read_u32, write_u16, write_u32, ChecksumMode, Error, IpProtocol, Result,
+    checksum, read_u16, read_u32, wire_view, write_u16, write_u32, ChecksumMode, Error, Field,
+    IpProtocol, Result,
 };
 
 /// A TCP sequence number: arithmetic modulo 2^32, compared the RFC 9293
@@ -107,6 +108,18 @@ impl Sub<SeqNumber> for SeqNumber {
     #[inline]
     fn sub(self, rhs: SeqNumber) -> i32 {
         self.0.wrapping_sub(rhs.0) as i32
+    }
+}
+
+impl Field for SeqNumber {
+    #[inline(always)]
+    fn read(buf: &[u8], at: usize) -> Self {
+        SeqNumber(u32::read(buf, at))
+    }
+
+    #[inline(always)]
+    fn write(self, buf: &mut [u8], at: usize) {
+        self.0.write(buf, at)
     }
 }
 
@@ -223,6 +236,18 @@ impl BitAnd for TcpFlags {
 }
 
 /// `SYN|ACK` style; `-` when empty.
+impl Field for TcpFlags {
+    #[inline(always)]
+    fn read(buf: &[u8], at: usize) -> Self {
+        TcpFlags(buf[at])
+    }
+
+    #[inline(always)]
+    fn write(self, buf: &mut [u8], at: usize) {
+        buf[at] = self.0;
+    }
+}
+
 impl fmt::Display for TcpFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_empty() {
@@ -666,28 +691,35 @@ pub const HEADER_LEN: usize = 20;
 /// Largest header (data offset 15).
 pub const MAX_HEADER_LEN: usize = HEADER_LEN + MAX_OPTIONS_LEN;
 
-/// A view of a TCP segment; the buffer is exactly the IP payload (the
-/// checksum and the payload extend to its end).
-#[derive(Debug, Clone)]
-pub struct TcpPacket<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of a TCP segment; the buffer is exactly the IP payload (the
+    /// checksum and the payload extend to its end).
+    pub struct TcpPacket;
+    payload(p => p.header_len()..) {
+        /// The payload: from the end of the header to the end of the buffer.
+        fn payload, into_payload, payload_mut;
+    }
+    fields {
+        /// Source port.
+        src_port, set_src_port: u16 = field::SRC_PORT;
+        /// Destination port.
+        dst_port, set_dst_port: u16 = field::DST_PORT;
+        /// Sequence number.
+        seq_number, set_seq_number: SeqNumber = field::SEQ;
+        /// Acknowledgment number (meaningful with ACK).
+        ack_number, set_ack_number: SeqNumber = field::ACK;
+        /// The control bits.
+        flags, set_flags: TcpFlags = field::FLAGS;
+        /// Window field (unscaled).
+        window_len, set_window_len: u16 = field::WINDOW;
+        /// Checksum field.
+        checksum, set_checksum: u16 = field::CHECKSUM;
+        /// Urgent pointer (meaningful with URG).
+        urgent_pointer, set_urgent_pointer: u16 = field::URGENT;
+    }
 }
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
-    /// Wraps a buffer without checks; accessors may panic on a short one.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        TcpPacket { buffer }
-    }
-
-    /// Wraps a buffer after [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// `Truncated` if the buffer cannot hold 20 bytes or the header the
     /// data offset declares; `Malformed` if the data offset is below 5.
     /// // linux: tcp_v4_rcv's doff checks
@@ -707,64 +739,10 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         Ok(())
     }
 
-    /// Unwraps the buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Source port.
-    #[inline]
-    pub fn src_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::SRC_PORT)
-    }
-
-    /// Destination port.
-    #[inline]
-    pub fn dst_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::DST_PORT)
-    }
-
-    /// Sequence number.
-    #[inline]
-    pub fn seq_number(&self) -> SeqNumber {
-        SeqNumber(read_u32(self.buffer.as_ref(), field::SEQ))
-    }
-
-    /// Acknowledgment number (meaningful with ACK).
-    #[inline]
-    pub fn ack_number(&self) -> SeqNumber {
-        SeqNumber(read_u32(self.buffer.as_ref(), field::ACK))
-    }
-
     /// Header length in bytes (data offset × 4).
     #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[field::DATA_OFFSET] >> 4) * 4
-    }
-
-    /// The control bits.
-    #[inline]
-    pub fn flags(&self) -> TcpFlags {
-        TcpFlags(self.buffer.as_ref()[field::FLAGS])
-    }
-
-    /// Window field (unscaled).
-    #[inline]
-    pub fn window_len(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::WINDOW)
-    }
-
-    /// Checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Urgent pointer (meaningful with URG).
-    #[inline]
-    pub fn urgent_pointer(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::URGENT)
     }
 
     /// The raw options bytes.
@@ -777,12 +755,6 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     #[inline]
     pub fn option_iter(&self) -> TcpOptionIter<'_> {
         TcpOptionIter::new(self.options())
-    }
-
-    /// The payload: from the end of the header to the end of the buffer.
-    #[inline]
-    pub fn payload(&self) -> &[u8] {
-        &self.buffer.as_ref()[self.header_len()..]
     }
 
     /// Sequence space the segment occupies: payload plus one for SYN and
@@ -816,42 +788,7 @@ fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> u16 {
     checksum::pseudo_header_v4(src, dst, IpProtocol::Tcp.into(), len as u16)
 }
 
-impl<'a, T: AsRef<[u8]> + ?Sized> TcpPacket<&'a T> {
-    /// Like [`payload`](Self::payload), but borrowed from the underlying buffer
-    /// for `'a` rather than from the view, so it may outlive the view: how
-    /// the receive path hands a payload down to the next layer.
-    #[inline]
-    pub fn into_payload(self) -> &'a [u8] {
-        let buf: &'a [u8] = self.buffer.as_ref();
-        &buf[self.header_len()..]
-    }
-}
-
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
-    /// Sets the source port.
-    #[inline]
-    pub fn set_src_port(&mut self, port: u16) {
-        write_u16(self.buffer.as_mut(), field::SRC_PORT, port);
-    }
-
-    /// Sets the destination port.
-    #[inline]
-    pub fn set_dst_port(&mut self, port: u16) {
-        write_u16(self.buffer.as_mut(), field::DST_PORT, port);
-    }
-
-    /// Sets the sequence number.
-    #[inline]
-    pub fn set_seq_number(&mut self, seq: SeqNumber) {
-        write_u32(self.buffer.as_mut(), field::SEQ, seq.0);
-    }
-
-    /// Sets the acknowledgment number.
-    #[inline]
-    pub fn set_ack_number(&mut self, ack: SeqNumber) {
-        write_u32(self.buffer.as_mut(), field::ACK, ack.0);
-    }
-
     /// Sets the header length in bytes (a multiple of 4, 20..=60); the
     /// reserved bits are cleared.
     #[inline]
@@ -860,42 +797,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         self.buffer.as_mut()[field::DATA_OFFSET] = ((len / 4) as u8) << 4;
     }
 
-    /// Sets the control bits.
-    #[inline]
-    pub fn set_flags(&mut self, flags: TcpFlags) {
-        self.buffer.as_mut()[field::FLAGS] = flags.0;
-    }
-
-    /// Sets the window field.
-    #[inline]
-    pub fn set_window_len(&mut self, window: u16) {
-        write_u16(self.buffer.as_mut(), field::WINDOW, window);
-    }
-
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, value: u16) {
-        write_u16(self.buffer.as_mut(), field::CHECKSUM, value);
-    }
-
-    /// Sets the urgent pointer.
-    #[inline]
-    pub fn set_urgent_pointer(&mut self, value: u16) {
-        write_u16(self.buffer.as_mut(), field::URGENT, value);
-    }
-
     /// The options bytes, writable.
     #[inline]
     pub fn options_mut(&mut self) -> &mut [u8] {
         let end = self.header_len();
         &mut self.buffer.as_mut()[HEADER_LEN..end]
-    }
-
-    /// The payload, writable.
-    #[inline]
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let start = self.header_len();
-        &mut self.buffer.as_mut()[start..]
     }
 
     /// Computes the checksum over the pseudo-header and the whole buffer
@@ -913,12 +819,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     pub fn fill_pseudo_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         let seed = pseudo_header(src, dst, self.buffer.as_ref().len());
         self.set_checksum(seed);
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for TcpPacket<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 }
 

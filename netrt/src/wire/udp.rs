@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{checksum, read_u16, write_u16, ChecksumMode, Error, IpProtocol, Result};
+use super::{checksum, wire_view, ChecksumMode, Error, IpProtocol, Result};
 
 mod field {
     pub const SRC_PORT: usize = 0;
@@ -14,27 +14,26 @@ mod field {
 /// Length of the UDP header.
 pub const HEADER_LEN: usize = 8;
 
-/// A view of a UDP datagram; the buffer is the IP payload.
-#[derive(Debug, Clone)]
-pub struct UdpPacket<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of a UDP datagram; the buffer is the IP payload.
+    pub struct UdpPacket;
+    payload(p => HEADER_LEN..usize::from(p.len())) {
+        /// The payload, bounded by the length field.
+        fn payload, into_payload, payload_mut;
+    }
+    fields {
+        /// Source port.
+        src_port, set_src_port: u16 = field::SRC_PORT;
+        /// Destination port.
+        dst_port, set_dst_port: u16 = field::DST_PORT;
+        /// Length field: header plus payload.
+        len, set_len: u16 = field::LENGTH;
+        /// Checksum field (0: the sender computed none).
+        checksum, set_checksum: u16 = field::CHECKSUM;
+    }
 }
 
 impl<T: AsRef<[u8]>> UdpPacket<T> {
-    /// Wraps a buffer without checks; accessors may panic on a short one.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        UdpPacket { buffer }
-    }
-
-    /// Wraps a buffer after [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// `Truncated` if the buffer cannot hold the header or the length the
     /// header declares; `Malformed` if that length is below 8. Bytes past
     /// the declared length are ignored (Linux trims them).
@@ -55,46 +54,10 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         Ok(())
     }
 
-    /// Unwraps the buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Source port.
-    #[inline]
-    pub fn src_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::SRC_PORT)
-    }
-
-    /// Destination port.
-    #[inline]
-    pub fn dst_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::DST_PORT)
-    }
-
-    /// Length field: header plus payload.
-    #[inline]
-    pub fn len(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::LENGTH)
-    }
-
     /// True when the length field says there is no payload.
     #[inline]
     pub fn is_empty(&self) -> bool {
         usize::from(self.len()) <= HEADER_LEN
-    }
-
-    /// Checksum field (0: the sender computed none).
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// The payload, bounded by the length field.
-    #[inline]
-    pub fn payload(&self) -> &[u8] {
-        &self.buffer.as_ref()[HEADER_LEN..usize::from(self.len())]
     }
 
     /// True when the checksum is absent (0) or the datagram with its
@@ -118,42 +81,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 }
 
-impl<'a, T: AsRef<[u8]> + ?Sized> UdpPacket<&'a T> {
-    /// Like [`payload`](Self::payload), but borrowed from the underlying buffer
-    /// for `'a` rather than from the view, so it may outlive the view: how
-    /// the receive path hands a payload down to the next layer.
-    #[inline]
-    pub fn into_payload(self) -> &'a [u8] {
-        let buf: &'a [u8] = self.buffer.as_ref();
-        &buf[HEADER_LEN..usize::from(self.len())]
-    }
-}
-
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
-    /// Sets the source port.
-    #[inline]
-    pub fn set_src_port(&mut self, port: u16) {
-        write_u16(self.buffer.as_mut(), field::SRC_PORT, port);
-    }
-
-    /// Sets the destination port.
-    #[inline]
-    pub fn set_dst_port(&mut self, port: u16) {
-        write_u16(self.buffer.as_mut(), field::DST_PORT, port);
-    }
-
-    /// Sets the length field.
-    #[inline]
-    pub fn set_len(&mut self, len: u16) {
-        write_u16(self.buffer.as_mut(), field::LENGTH, len);
-    }
-
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, value: u16) {
-        write_u16(self.buffer.as_mut(), field::CHECKSUM, value);
-    }
-
     /// Computes the checksum over the pseudo-header and the datagram (up
     /// to the length field) and stores it; a computed 0 is sent as 0xffff,
     /// since 0 means "none".
@@ -171,19 +99,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
         let len = self.len();
         let seed = checksum::pseudo_header_v4(src, dst, IpProtocol::Udp.into(), len);
         self.set_checksum(seed);
-    }
-
-    /// The payload (bounded by the length field), writable.
-    #[inline]
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let end = usize::from(self.len());
-        &mut self.buffer.as_mut()[HEADER_LEN..end]
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for UdpPacket<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 }
 
