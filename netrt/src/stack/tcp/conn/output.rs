@@ -35,16 +35,14 @@ impl Connection {
         // Our SYN is due (first time or after a timeout). A close before
         // the handshake completed leaves it due in FIN-WAIT-1.
         if !self.syn_acked && self.snd_nxt == self.iss {
-            {
-                let flags = if self.state == State::SynSent {
-                    TcpFlags::SYN
-                } else {
-                    TcpFlags::SYN | TcpFlags::ACK
-                };
-                let hdr = self.header(self.iss, flags, now);
-                out(hdr);
-                self.on_transmitted(self.iss, 1, now);
-            }
+            let flags = if self.state == State::SynSent {
+                TcpFlags::SYN
+            } else {
+                TcpFlags::SYN | TcpFlags::ACK
+            };
+            let hdr = self.header(self.iss, flags, now);
+            out(hdr);
+            self.on_transmitted(self.iss, 1, now);
         }
         let sending = matches!(
             self.state,
