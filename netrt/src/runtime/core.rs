@@ -245,8 +245,10 @@ impl Core {
             let _ = catch_unwind(AssertUnwindSafe(|| runnable.run()));
         }
         if batching {
-            // Task panics were caught above, so this always runs.
-            batch::close();
+            // Task panics were caught above, so this always runs. The
+            // deferred work is driver code; like a NAPI poll, a panic in it
+            // must not take the core down.
+            let _ = catch_unwind(batch::close);
         }
         if n > 0 {
             Counters::bump(&self.remote().stats.polls, n as u64);
