@@ -3,38 +3,24 @@
 //! malformed and unknown frames, loopback delivery, RPS steering and the
 //! per-core backlog with its overflow accounting.
 
-mod stack_core_util;
+mod common;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use common::*;
 use netrt::runtime::Builder;
 use netrt::stack::dev::NetDevice;
 use netrt::stack::netif::{backlog_stats, MAX_BACKLOG};
 use netrt::stack::ns::Namespace;
 use netrt::stack::ptype::TapDirection::{In, Out};
 use netrt::stack::skb::PacketBuf;
-use netrt::stack::topology::{CableSpec, Topology};
+use netrt::stack::topology::CableSpec;
 use netrt::stack::IfIndex;
 use netrt::wire::EthernetAddress;
-use stack_core_util::*;
 
 const LO: IfIndex = IfIndex(1);
 const ETH0: IfIndex = IfIndex(2);
-
-fn two_namespaces(
-    cores: usize,
-    spec: CableSpec,
-) -> (netrt::runtime::Runtime, netrt::stack::topology::Topo) {
-    let rt = Builder::new().cores(cores).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", spec)
-        .build(&rt.handle())
-        .unwrap();
-    (rt, topo)
-}
 
 #[test]
 fn injected_frame_reaches_the_peer_and_taps_see_both_directions() {
@@ -179,17 +165,7 @@ fn loopback_delivers_on_the_sending_core_with_verified_checksums() {
 
 #[test]
 fn malformed_and_random_frames_are_counted_never_panic() {
-    let rt = Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable(
-            "a",
-            "b",
-            CableSpec::new("10.0.0.1/24", "10.0.0.2/24").queues(2),
-        )
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(2, ab_cable().queues(2));
     let b = topo.ns("b").clone();
     let a_dev = topo.device("a", "eth0").unwrap();
     let b_dev = topo.device("b", "eth0").unwrap();

@@ -2,12 +2,13 @@
 //! transmit path inside a NAPI poll (deferral, qdisc overflow) and the
 //! packet-buffer pool in steady state.
 
-mod stack_core_util;
+mod common;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::*;
 use netrt::runtime::Builder;
 use netrt::stack::dev::NetDevice;
 use netrt::stack::ns::Namespace;
@@ -16,7 +17,6 @@ use netrt::stack::qdisc::DEFAULT_TXQUEUELEN;
 use netrt::stack::skb::{pool_stats, PacketBuf, PoolStats};
 use netrt::stack::topology::{CableSpec, Topology};
 use netrt::stack::IfIndex;
-use stack_core_util::*;
 
 #[netrt::test(cores = 2)]
 async fn runtime_default_namespace_is_shared_by_cores_and_lazily_made() {
@@ -181,13 +181,7 @@ fn transmits_from_the_receive_path_are_deferred_to_the_end_of_the_poll() {
     // qdisc band: the frames queue during the poll (nothing reaches the
     // ring before the poll ends), the overflow is counted, the rest goes
     // out in bursts afterwards.
-    let rt = Builder::new().cores(1).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", CableSpec::new("", ""))
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(1, CableSpec::new("", ""));
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     let a_dev = topo.device("a", "eth0").unwrap();
     let b_dev = topo.device("b", "eth0").unwrap();
@@ -244,13 +238,7 @@ async fn pools(cores: usize) -> Vec<PoolStats> {
 
 #[test]
 fn packet_buffers_are_recycled_in_steady_state() {
-    let rt = Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", CableSpec::new("", "").queues(2))
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(2, CableSpec::new("", "").queues(2));
     let b = topo.ns("b").clone();
     let a_dev = topo.device("a", "eth0").unwrap();
     let b_dev = topo.device("b", "eth0").unwrap();
@@ -378,13 +366,7 @@ fn a_full_tx_ring_keeps_frames_queued_and_retries_after_the_clean() {
 fn pfifo_fast_sends_by_tos_band_within_a_poll() {
     // Frames queued during one poll leave in band order: "minimize delay"
     // (band 0) before best effort (band 1) before bulk (band 2).
-    let rt = Builder::new().cores(1).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", CableSpec::new("", ""))
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(1, CableSpec::new("", ""));
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     let a_dev = topo.device("a", "eth0").unwrap();
     let b_dev = topo.device("b", "eth0").unwrap();

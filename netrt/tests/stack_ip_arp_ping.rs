@@ -1,30 +1,21 @@
 //! ARP resolution and ping between namespaces over emulated igb cables.
 
-use std::net::Ipv4Addr;
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::*;
 use netrt::stack::neigh::NeighState;
 use netrt::stack::ptype::TapDirection;
 use netrt::stack::snmp::{Icmp, Ip};
-use netrt::stack::topology::{CableSpec, Topology};
 use netrt::stack::IfIndex;
 
 const SEC: Duration = Duration::from_secs(2);
 
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
-
 #[test]
 fn first_ping_is_queued_during_arp_then_answered() {
-    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", CableSpec::new("10.0.0.1/24", "10.0.0.2/24"))
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(2, ab_cable());
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     let eth0 = IfIndex(2);
     // What a's eth0 sends and receives, in order: (direction, ethertype).
@@ -98,13 +89,7 @@ fn first_ping_is_queued_during_arp_then_answered() {
 
 #[test]
 fn ping_to_nobody_times_out_and_arp_gives_up() {
-    let rt = netrt::runtime::Builder::new().cores(1).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", CableSpec::new("10.0.0.1/24", "10.0.0.2/24"))
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(1, ab_cable());
     let a = topo.ns("a").clone();
     rt.block_on(async move {
         let err = a
@@ -129,13 +114,7 @@ fn ping_to_nobody_times_out_and_arp_gives_up() {
 
 #[test]
 fn ping_own_address_goes_through_loopback() {
-    let rt = netrt::runtime::Builder::new().cores(1).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", CableSpec::new("10.0.0.1/24", "10.0.0.2/24"))
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(1, ab_cable());
     let a = topo.ns("a").clone();
     rt.block_on(async move {
         a.ping(ip("10.0.0.1"), 1, b"me", SEC).await.unwrap();

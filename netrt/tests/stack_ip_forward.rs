@@ -1,71 +1,29 @@
 //! Forwarding through a middle namespace: TTL, ip_forward, ICMP time
 //! exceeded; on 2 cores with 4 queues per port.
 
-use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
+use common::*;
 use netrt::stack::icmp::{IcmpErrorKind, PingError};
-use netrt::stack::ns::Namespace;
-use netrt::stack::ptype::TapDirection;
 use netrt::stack::snmp::{Icmp, Ip};
-use netrt::stack::topology::{CableSpec, Topo, Topology};
 use netrt::stack::IfIndex;
 use netrt::wire::TimeExceeded;
 
 const SEC: Duration = Duration::from_secs(2);
 
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
-
-/// a (10.0.0.1) — r (10.0.0.254 | 10.0.1.254) — b (10.0.1.2), 4 queues
-/// per port.
-fn three(rt: &netrt::runtime::Runtime, forward: bool) -> Topo {
-    Topology::new()
-        .namespace("a")
-        .namespace("r")
-        .namespace("b")
-        .cable(
-            "a",
-            "r",
-            CableSpec::new("10.0.0.1/24", "10.0.0.254/24").queues(4),
-        )
-        .cable(
-            "r",
-            "b",
-            CableSpec::new("10.0.1.254/24", "10.0.1.2/24").queues(4),
-        )
-        .route("a", "default via 10.0.0.254")
-        .route("b", "default via 10.0.1.254")
-        .forward("r", forward)
-        .build(&rt.handle())
-        .unwrap()
-}
-
-/// Records the TTL of every IPv4 datagram `ns` receives on `dev`.
-fn ttl_tap(ns: &Namespace, dev: IfIndex) -> (Arc<Mutex<Vec<u8>>>, netrt::stack::ptype::TapHandle) {
-    let ttls = Arc::new(Mutex::new(Vec::new()));
-    let t = ttls.clone();
-    let handle = ns.add_packet_tap(move |frame, dir, d| {
-        if d == dev && dir == TapDirection::In && frame.len() > 22 && frame[12..14] == [8, 0] {
-            t.lock().unwrap().push(frame[14 + 8]);
-        }
-    });
-    (ttls, handle)
-}
-
 #[test]
 fn forwards_with_ttl_decremented() {
     let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = three(&rt, true);
+    let topo = three_namespaces(&rt, true, 4);
     let (a, r, b) = (
         topo.ns("a").clone(),
         topo.ns("r").clone(),
         topo.ns("b").clone(),
     );
-    let (at_b, _t1) = ttl_tap(&b, IfIndex(2));
-    let (at_a, _t2) = ttl_tap(&a, IfIndex(2));
+    let (at_b, _t1) = ipv4_in_tap(&b, Some(IfIndex(2)), |p| Some(p.ttl()));
+    let (at_a, _t2) = ipv4_in_tap(&a, Some(IfIndex(2)), |p| Some(p.ttl()));
     rt.block_on(async move {
         for seq in 0..10 {
             a.ping(ip("10.0.1.2"), seq, b"through the router", SEC)
@@ -85,7 +43,7 @@ fn forwards_with_ttl_decremented() {
 #[test]
 fn no_forwarding_unless_enabled() {
     let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = three(&rt, false);
+    let topo = three_namespaces(&rt, false, 4);
     let (a, r, b) = (
         topo.ns("a").clone(),
         topo.ns("r").clone(),
@@ -113,7 +71,7 @@ fn no_forwarding_unless_enabled() {
 #[test]
 fn ttl_running_out_is_reported_with_time_exceeded() {
     let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = three(&rt, true);
+    let topo = three_namespaces(&rt, true, 4);
     let (a, r, b) = (
         topo.ns("a").clone(),
         topo.ns("r").clone(),
@@ -152,7 +110,7 @@ fn ttl_running_out_is_reported_with_time_exceeded() {
 #[test]
 fn unroutable_destination_gets_net_unreachable_from_router() {
     let rt = netrt::runtime::Builder::new().cores(1).build().unwrap();
-    let topo = three(&rt, true);
+    let topo = three_namespaces(&rt, true, 4);
     let (a, r) = (topo.ns("a").clone(), topo.ns("r").clone());
     rt.block_on(async move {
         let err = a.ping(ip("172.16.0.1"), 1, b"?", SEC).await.unwrap_err();
@@ -171,7 +129,7 @@ fn forwarded_udp_keeps_a_valid_checksum() {
     use netrt::net::UdpSocket;
     use netrt::stack::snmp::Udp;
     let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = three(&rt, true);
+    let topo = three_namespaces(&rt, true, 4);
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     rt.block_on(async move {
         let server = b.scope(UdpSocket::bind("10.0.1.2:7")).await.unwrap();

@@ -1,21 +1,18 @@
 //! Fragmentation on output and reassembly on input: 60,000-byte datagrams
 //! over a perfect cable and over one that reorders and duplicates frames.
 
-use std::net::Ipv4Addr;
+mod common;
+
 use std::time::Duration;
 
+use common::*;
 use netrt::net::UdpSocket;
 use netrt::stack::ipv4::OutParams;
 use netrt::stack::snmp::{Icmp, Ip, Udp};
-use netrt::stack::topology::{CableSpec, Topology};
 use netrt::wire::IpProtocol;
 use netrt_igb::attach::{CableConfig, Impairments};
 
 const SEC: Duration = Duration::from_secs(5);
-
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
 
 fn payload(len: usize, salt: u8) -> Vec<u8> {
     (0..len).map(|i| (i * 31 + i / 253) as u8 ^ salt).collect()
@@ -29,17 +26,7 @@ fn fragments(l4_len: usize) -> u64 {
 
 #[test]
 fn big_ping_crosses_as_fragments() {
-    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable(
-            "a",
-            "b",
-            CableSpec::new("10.0.0.1/24", "10.0.0.2/24").queues(4),
-        )
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(2, ab_cable().queues(4));
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     rt.block_on(async move {
         let data = payload(60_000, 7);
@@ -87,19 +74,7 @@ fn reorder_and_duplicate() -> CableConfig {
 
 #[test]
 fn fragments_reordered_and_duplicated_are_reassembled() {
-    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable(
-            "a",
-            "b",
-            CableSpec::new("10.0.0.1/24", "10.0.0.2/24")
-                .queues(4)
-                .impairments(reorder_and_duplicate()),
-        )
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(2, ab_cable().queues(4).impairments(reorder_and_duplicate()));
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     rt.block_on(async move {
         release_held_frames(&topo);
@@ -126,19 +101,7 @@ fn fragments_reordered_and_duplicated_are_reassembled() {
 
 #[test]
 fn big_udp_datagram_is_fragmented_and_reassembled_on_impaired_cable() {
-    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable(
-            "a",
-            "b",
-            CableSpec::new("10.0.0.1/24", "10.0.0.2/24")
-                .queues(4)
-                .impairments(reorder_and_duplicate()),
-        )
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(2, ab_cable().queues(4).impairments(reorder_and_duplicate()));
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     rt.block_on(async move {
         release_held_frames(&topo);
@@ -174,13 +137,7 @@ fn big_udp_datagram_is_fragmented_and_reassembled_on_impaired_cable() {
 
 #[test]
 fn dont_fragment_above_mtu_is_message_too_long() {
-    let rt = netrt::runtime::Builder::new().cores(1).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", CableSpec::new("10.0.0.1/24", "10.0.0.2/24"))
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(1, ab_cable());
     let a = topo.ns("a").clone();
     rt.block_on(async move {
         let params = OutParams {

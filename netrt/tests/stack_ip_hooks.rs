@@ -1,24 +1,20 @@
 //! Netfilter-style hooks on the IPv4 path: a PREROUTING hook dropping one
 //! port's traffic, an OUTPUT hook rewriting header fields.
 
-use std::net::Ipv4Addr;
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::*;
 use netrt::net::UdpSocket;
 use netrt::stack::hooks::{priority, HookCtx, HookPoint, Verdict};
-use netrt::stack::ptype::TapDirection;
 use netrt::stack::snmp::{Icmp, Ip, Udp};
-use netrt::stack::topology::{CableSpec, Topology};
 use netrt::stack::IfIndex;
-use netrt::wire::{IpProtocol, Ipv4Packet};
+use netrt::wire::IpProtocol;
 
 const SEC: Duration = Duration::from_secs(2);
-
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
 
 /// The UDP destination port of the datagram in `ctx`, if it is one.
 fn udp_dst_port(ctx: &HookCtx<'_>) -> Option<u16> {
@@ -32,17 +28,7 @@ fn udp_dst_port(ctx: &HookCtx<'_>) -> Option<u16> {
 
 #[test]
 fn prerouting_hook_drops_one_ports_traffic() {
-    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable(
-            "a",
-            "b",
-            CableSpec::new("10.0.0.1/24", "10.0.0.2/24").queues(4),
-        )
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(2, ab_cable().queues(4));
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     let dropped = Arc::new(AtomicUsize::new(0));
     let d = dropped.clone();
@@ -97,13 +83,7 @@ fn prerouting_hook_drops_one_ports_traffic() {
 
 #[test]
 fn output_hook_rewrites_tos_and_ttl() {
-    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", CableSpec::new("10.0.0.1/24", "10.0.0.2/24"))
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(2, ab_cable());
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     let _hook = a.hooks().register(
         HookPoint::Output,
@@ -121,18 +101,9 @@ fn output_hook_rewrites_tos_and_ttl() {
         }),
     );
     // What b receives: (tos, ttl, header checksum valid) per UDP datagram.
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s = seen.clone();
-    let _tap = b.add_packet_tap(move |frame, dir, _| {
-        if dir != TapDirection::In || frame.len() < 34 || frame[12..14] != [8, 0] {
-            return;
-        }
-        let packet = Ipv4Packet::new_checked(&frame[14..]).unwrap();
-        if packet.protocol() == IpProtocol::Udp {
-            s.lock()
-                .unwrap()
-                .push((packet.tos(), packet.ttl(), packet.verify_checksum()));
-        }
+    let (seen, _tap) = ipv4_in_tap(&b, None, |packet| {
+        (packet.protocol() == IpProtocol::Udp)
+            .then(|| (packet.tos(), packet.ttl(), packet.verify_checksum()))
     });
     rt.block_on(async move {
         let rx = b.scope(UdpSocket::bind("10.0.0.2:9000")).await.unwrap();
@@ -158,13 +129,7 @@ fn output_hook_rewrites_tos_and_ttl() {
 
 #[test]
 fn output_hook_drop_is_permission_denied() {
-    let rt = netrt::runtime::Builder::new().cores(1).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", CableSpec::new("10.0.0.1/24", "10.0.0.2/24"))
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(1, ab_cable());
     let a = topo.ns("a").clone();
     let hook = a.hooks().register(
         HookPoint::Output,

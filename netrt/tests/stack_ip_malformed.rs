@@ -3,26 +3,18 @@
 //! valid frame flipped. Each is counted and dropped; nothing panics; the
 //! receiver keeps working.
 
-use std::net::Ipv4Addr;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::*;
 use netrt::stack::dev::NetDevice;
 use netrt::stack::ns::Namespace;
 use netrt::stack::skb::PacketBuf;
 use netrt::stack::snmp::{Icmp, Ip};
-use netrt::stack::topology::{CableSpec, Topology};
 use netrt::stack::IfIndex;
-use netrt::wire::{
-    ChecksumMode, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, Icmpv4Packet,
-    Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
-};
-
-const ETH: usize = 14;
-
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
+use netrt::wire::{ChecksumMode, EthernetAddress, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Repr};
 
 /// A valid frame from a to b: Ethernet + IPv4 + ICMP echo request with
 /// 32 bytes of data (74 bytes).
@@ -34,38 +26,18 @@ fn echo_frame(src: EthernetAddress, dst: EthernetAddress, seq: u16) -> Vec<u8> {
         data: &data,
     };
     let ipr = Ipv4Repr {
-        src_addr: ip("10.0.0.1"),
-        dst_addr: ip("10.0.0.2"),
-        protocol: IpProtocol::Icmp,
-        payload_len: icmp.buffer_len(),
-        ttl: 64,
-        dscp: 0,
-        ecn: 0,
         ident: seq,
         dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
+        ..ipv4_repr(
+            ip("10.0.0.1"),
+            ip("10.0.0.2"),
+            IpProtocol::Icmp,
+            icmp.buffer_len(),
+        )
     };
-    let mut buf = vec![0u8; ETH + ipr.buffer_len()];
-    let mut eth = EthernetFrame::new_unchecked(&mut buf[..]);
-    EthernetRepr {
-        src_addr: src,
-        dst_addr: dst,
-        ethertype: EtherType::Ipv4,
-    }
-    .emit(&mut eth);
-    let mut packet = Ipv4Packet::new_unchecked(eth.payload_mut());
-    ipr.emit(&mut packet, ChecksumMode::Software);
-    icmp.emit(
-        &mut Icmpv4Packet::new_unchecked(packet.payload_mut()),
-        ChecksumMode::Software,
-    );
-    buf
-}
-
-fn refill_ip_checksum(frame: &mut [u8]) {
-    let mut packet = Ipv4Packet::new_unchecked(&mut frame[ETH..]);
-    packet.fill_checksum();
+    emit_ipv4_frame(src, dst, &ipr, |l4| {
+        icmp.emit(&mut Icmpv4Packet::new_unchecked(l4), ChecksumMode::Software)
+    })
 }
 
 struct Rig {
@@ -78,17 +50,7 @@ struct Rig {
 }
 
 fn rig() -> (netrt::runtime::Runtime, Rig) {
-    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable(
-            "a",
-            "b",
-            CableSpec::new("10.0.0.1/24", "10.0.0.2/24").queues(4),
-        )
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(2, ab_cable().queues(4));
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     let a_dev = a.device(IfIndex(2)).unwrap();
     let b_mac = b.device(IfIndex(2)).unwrap().mac();
@@ -144,7 +106,7 @@ fn broken_headers_are_counted_and_dropped() {
         for total in [61u16, 1000, 65535, 0, 19] {
             let mut f = good.clone();
             f[ETH + 2..ETH + 4].copy_from_slice(&total.to_be_bytes());
-            refill_ip_checksum(&mut f);
+            fix_ip_checksum(&mut f);
             bad.push(f);
         }
         // IHL below 5, and IHL past the total length.
@@ -161,13 +123,13 @@ fn broken_headers_are_counted_and_dropped() {
         for ver in [0x65u8, 0x05] {
             let mut f = good.clone();
             f[ETH] = ver;
-            refill_ip_checksum(&mut f);
+            fix_ip_checksum(&mut f);
             bad.push(f);
         }
         // A fragment whose end would pass 65,535 bytes (ping of death).
         let mut f = good.clone();
         f[ETH + 6..ETH + 8].copy_from_slice(&0x1fffu16.to_be_bytes());
-        refill_ip_checksum(&mut f);
+        fix_ip_checksum(&mut f);
         bad.push(f);
 
         inject(rig, &bad, bad.len()).await;
@@ -196,7 +158,7 @@ fn a_shorter_total_length_trims_the_padding() {
         // and fails its checksum; IP itself accepts and trims.
         let mut f = echo_frame(rig.a_mac, rig.b_mac, 1);
         f[ETH + 2..ETH + 4].copy_from_slice(&52u16.to_be_bytes());
-        refill_ip_checksum(&mut f);
+        fix_ip_checksum(&mut f);
         // Extra trailing bytes after a valid datagram (Ethernet padding) are
         // ignored: this one is answered.
         let mut padded = echo_frame(rig.a_mac, rig.b_mac, 2);

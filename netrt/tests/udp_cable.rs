@@ -3,38 +3,21 @@
 //! reordered and duplicated by the cable), port unreachable across the
 //! wire, and the namespaces' counters.
 
+mod common;
+
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::*;
 use netrt::net::UdpSocket;
-use netrt::runtime::{Builder, Runtime};
+use netrt::runtime::Builder;
 use netrt::stack::snmp::{Icmp, Ip, Udp};
-use netrt::stack::topology::{CableSpec, Topo, Topology};
+use netrt::stack::topology::{CableSpec, Topo};
 use netrt::time::timeout;
 use netrt_igb::attach::{CableConfig, Dir, Impairments};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn network(cores: usize, spec: CableSpec) -> (Runtime, Topo) {
-    let rt = Builder::new().cores(cores).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", spec)
-        .build(&rt.handle())
-        .unwrap();
-    (rt, topo)
-}
-
-/// Waits (up to [`WAIT`]) until `cond` holds.
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        netrt::time::sleep(Duration::from_millis(1)).await;
-    }
-}
 
 /// Deterministic payload of datagram `seq` of flow `flow`.
 fn payload(flow: u32, seq: u32, len: usize) -> Vec<u8> {
@@ -56,7 +39,7 @@ fn payload(flow: u32, seq: u32, len: usize) -> Vec<u8> {
 fn many_flows_round_trip_on_two_cores_and_four_queues() {
     const FLOWS: u32 = 16;
     const ROUNDS: u32 = 200;
-    let (rt, topo) = network(2, CableSpec::new("10.0.0.1/24", "10.0.0.2/24").queues(4));
+    let (rt, topo) = two_namespaces(2, CableSpec::new("10.0.0.1/24", "10.0.0.2/24").queues(4));
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     let b_dev = topo.device("b", "eth0").unwrap();
     rt.block_on(async move {
@@ -183,7 +166,7 @@ async fn big_datagrams(topo: &Topo, count: u32) {
 
 #[test]
 fn sixty_kilobyte_datagrams_cross_as_fragments() {
-    let (rt, topo) = network(2, CableSpec::new("10.0.0.1/24", "10.0.0.2/24").queues(4));
+    let (rt, topo) = two_namespaces(2, CableSpec::new("10.0.0.1/24", "10.0.0.2/24").queues(4));
     rt.block_on(async move { big_datagrams(&topo, 8).await });
 }
 
@@ -203,7 +186,7 @@ fn sixty_kilobyte_datagrams_survive_reordering_and_duplication() {
     let spec = CableSpec::new("10.0.0.1/24", "10.0.0.2/24")
         .queues(4)
         .impairments(config);
-    let (rt, topo) = network(2, spec);
+    let (rt, topo) = two_namespaces(2, spec);
     let cable = topo.cable("a", "b").unwrap().cable.clone();
     rt.block_on(async move { big_datagrams(&topo, 8).await });
     let stats = cable.stats(Dir::AtoB);
@@ -213,7 +196,7 @@ fn sixty_kilobyte_datagrams_survive_reordering_and_duplication() {
 
 #[test]
 fn closed_port_across_the_cable_refuses_the_connected_sender() {
-    let (rt, topo) = network(2, CableSpec::new("10.0.0.1/24", "10.0.0.2/24"));
+    let (rt, topo) = two_namespaces(2, CableSpec::new("10.0.0.1/24", "10.0.0.2/24"));
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     rt.block_on(async move {
         let client = a.scope(UdpSocket::bind("0.0.0.0:0")).await.unwrap();
@@ -248,7 +231,7 @@ fn closed_port_across_the_cable_refuses_the_connected_sender() {
 
 #[test]
 fn sockets_act_in_the_namespace_they_were_bound_in() {
-    let (rt, topo) = network(1, CableSpec::new("10.0.0.1/24", "10.0.0.2/24"));
+    let (rt, topo) = two_namespaces(1, CableSpec::new("10.0.0.1/24", "10.0.0.2/24"));
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     rt.block_on(async move {
         // 10.0.0.2 is b's, not a's.
@@ -276,30 +259,15 @@ fn sockets_act_in_the_namespace_they_were_bound_in() {
 #[test]
 fn router_errors_reach_the_connected_socket_and_ttl_is_applied() {
     let rt = Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("r")
-        .namespace("b")
-        .cable("a", "r", CableSpec::new("10.0.0.1/24", "10.0.0.254/24"))
-        .cable("r", "b", CableSpec::new("10.0.1.254/24", "10.0.1.2/24"))
-        .route("a", "default via 10.0.0.254")
-        .route("b", "default via 10.0.1.254")
-        .forward("r", true)
-        .build(&rt.handle())
-        .unwrap();
+    let topo = three_namespaces(&rt, true, 1);
     let (a, r, b) = (
         topo.ns("a").clone(),
         topo.ns("r").clone(),
         topo.ns("b").clone(),
     );
-    // TTLs of the UDP datagrams the router receives (the IPv4 header
-    // follows 14 bytes of Ethernet; its byte 8 is the TTL, 9 the protocol).
-    let ttls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = ttls.clone();
-    let _tap = r.add_packet_tap(move |frame, dir, _| {
-        if dir == netrt::stack::ptype::TapDirection::In && frame.len() > 34 && frame[23] == 17 {
-            seen.lock().unwrap().push(frame[22]);
-        }
+    // TTLs of the UDP datagrams the router receives.
+    let (ttls, _tap) = ipv4_in_tap(&r, None, |p| {
+        (p.protocol() == netrt::wire::IpProtocol::Udp).then(|| p.ttl())
     });
     rt.block_on(async move {
         let mut buf = [0u8; 16];
@@ -355,7 +323,7 @@ fn router_errors_reach_the_connected_socket_and_ttl_is_applied() {
 
 #[test]
 fn broadcast_crosses_the_cable_once_allowed() {
-    let (rt, topo) = network(1, CableSpec::new("10.0.0.1/24", "10.0.0.2/24"));
+    let (rt, topo) = two_namespaces(1, CableSpec::new("10.0.0.1/24", "10.0.0.2/24"));
     let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
     rt.block_on(async move {
         let listener = b.scope(UdpSocket::bind("0.0.0.0:6767")).await.unwrap();

@@ -3,19 +3,19 @@
 //! broadcasts, and every byte of a valid frame damaged in turn. Each is
 //! counted (or delivered) as Linux would, and nothing panics.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::*;
 use netrt::net::UdpSocket;
 use netrt::stack::dev::NetDevice;
 use netrt::stack::ns::Namespace;
 use netrt::stack::skb::PacketBuf;
 use netrt::stack::snmp::{Icmp, Udp};
-use netrt::stack::topology::{CableSpec, Topology};
-use netrt::wire::{
-    ChecksumMode, EthernetAddress, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
-};
+use netrt::wire::{ChecksumMode, EthernetAddress, IpProtocol, UdpPacket, UdpRepr};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -30,57 +30,20 @@ fn frame(
     dport: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    let udp_len = 8 + payload.len();
-    let mut f = vec![0u8; 14 + 20 + udp_len];
-    f[..6].copy_from_slice(&dst_mac.0);
-    f[6..12].copy_from_slice(&src_mac.0);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    let ip = Ipv4Repr {
-        src_addr: A,
-        dst_addr: dst,
-        protocol: IpProtocol::Udp,
-        payload_len: udp_len,
-        ttl: 64,
-        dscp: 0,
-        ecn: 0,
-        ident: 1,
-        dont_frag: false,
-        more_frags: false,
-        frag_offset: 0,
-    };
-    ip.emit(
-        &mut Ipv4Packet::new_unchecked(&mut f[14..34]),
-        ChecksumMode::Software,
-    );
     let udp = UdpRepr {
         src_port: 4000,
         dst_port: dport,
         payload,
     };
-    udp.emit(
-        &mut UdpPacket::new_unchecked(&mut f[34..]),
-        A,
-        dst,
-        ChecksumMode::Software,
-    );
-    f
-}
-
-/// Rewrites the IPv4 header checksum after an edit.
-fn fix_ip_checksum(f: &mut [u8]) {
-    Ipv4Packet::new_unchecked(&mut f[14..34]).fill_checksum();
-}
-
-/// Waits (a few seconds at most) until `cond` holds.
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "timed out waiting for {what}"
-        );
-        netrt::time::sleep(Duration::from_millis(1)).await;
-    }
+    let ip = ipv4_repr(A, dst, IpProtocol::Udp, udp.buffer_len());
+    emit_ipv4_frame(src_mac, dst_mac, &ip, |l4| {
+        udp.emit(
+            &mut UdpPacket::new_unchecked(l4),
+            A,
+            dst,
+            ChecksumMode::Software,
+        )
+    })
 }
 
 fn udp(ns: &Namespace, c: Udp) -> u64 {
@@ -89,13 +52,7 @@ fn udp(ns: &Namespace, c: Udp) -> u64 {
 
 #[test]
 fn malformed_and_odd_datagrams() {
-    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", CableSpec::new("10.0.0.1/24", "10.0.0.2/24"))
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(2, ab_cable());
     let (b, a_dev, b_dev) = (
         topo.ns("b").clone(),
         topo.device("a", "eth0").unwrap(),
@@ -178,13 +135,7 @@ fn malformed_and_odd_datagrams() {
 
 #[test]
 fn every_byte_of_a_datagram_damaged() {
-    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
-    let topo = Topology::new()
-        .namespace("a")
-        .namespace("b")
-        .cable("a", "b", CableSpec::new("10.0.0.1/24", "10.0.0.2/24"))
-        .build(&rt.handle())
-        .unwrap();
+    let (rt, topo) = two_namespaces(2, ab_cable());
     let (b, a_dev, b_dev) = (
         topo.ns("b").clone(),
         topo.device("a", "eth0").unwrap(),
