@@ -3,7 +3,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use super::{wire_enum, wire_view, Error, Field, Result};
+use super::{check_min_len, wire_enum, wire_view, Error, Field, Result};
 
 /// A 48-bit MAC address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -167,11 +167,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     /// `Truncated` if the buffer cannot hold the header.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
+        check_min_len(self.buffer.as_ref().len(), HEADER_LEN)
     }
 }
 

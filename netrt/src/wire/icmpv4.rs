@@ -1,7 +1,9 @@
 //! ICMPv4 (RFC 792, RFC 1191 for "fragmentation needed" MTUs).
 
 use super::ipv4::{self, Ipv4Packet, Ipv4Repr};
-use super::{checksum, read_u16, wire_enum, wire_view, write_u16, ChecksumMode, Error, Result};
+use super::{
+    check_min_len, checksum, read_u16, wire_enum, wire_view, write_u16, ChecksumMode, Error, Result,
+};
 
 wire_enum! {
     /// ICMPv4 message type.
@@ -119,11 +121,7 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
     /// `Truncated` if the buffer cannot hold the 8-byte header.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
+        check_min_len(self.buffer.as_ref().len(), HEADER_LEN)
     }
 
     /// Next-hop MTU (destination unreachable, fragmentation needed).

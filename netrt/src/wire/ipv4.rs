@@ -4,7 +4,10 @@ use core::fmt;
 use core::str::FromStr;
 use std::net::Ipv4Addr;
 
-use super::{checksum, read_u16, wire_enum, wire_view, write_u16, ChecksumMode, Error, Result};
+use super::{
+    check_declared_len, checksum, read_u16, wire_enum, wire_view, write_u16, ChecksumMode, Error,
+    Result,
+};
 
 wire_enum! {
     /// The IPv4 protocol field (IANA protocol numbers).
@@ -90,18 +93,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// header getters and [`options`](Self::options), not for `payload`.
     #[inline]
     pub fn check_header_len(&self) -> Result<()> {
-        let len = self.buffer.as_ref().len();
-        if len < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        let header_len = self.header_len();
-        if header_len < HEADER_LEN {
-            return Err(Error::Malformed);
-        }
-        if len < header_len {
-            return Err(Error::Truncated);
-        }
-        Ok(())
+        check_declared_len(self.buffer.as_ref().len(), HEADER_LEN, || self.header_len())
     }
 
     /// [`check_header_len`](Self::check_header_len), then total length ≥
@@ -111,14 +103,9 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn check_len(&self) -> Result<()> {
         self.check_header_len()?;
-        let total = usize::from(self.total_len());
-        if total < self.header_len() {
-            return Err(Error::Malformed);
-        }
-        if self.buffer.as_ref().len() < total {
-            return Err(Error::Truncated);
-        }
-        Ok(())
+        check_declared_len(self.buffer.as_ref().len(), self.header_len(), || {
+            usize::from(self.total_len())
+        })
     }
 
     /// Version field (4 for IPv4).

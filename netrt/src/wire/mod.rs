@@ -279,6 +279,34 @@ macro_rules! wire_view {
 }
 pub(crate) use wire_view;
 
+/// `Truncated` if a buffer of `buf_len` bytes is shorter than `min`.
+#[inline(always)]
+pub(crate) fn check_min_len(buf_len: usize, min: usize) -> Result<()> {
+    if buf_len < min {
+        Err(Error::Truncated)
+    } else {
+        Ok(())
+    }
+}
+
+/// The length checks of a header that declares its own length: `Truncated`
+/// if the buffer cannot hold the `min` bytes the declaration is read from,
+/// `Malformed` if the declared length is below `min`, `Truncated` if the
+/// buffer is shorter than the declared length.
+#[inline(always)]
+pub(crate) fn check_declared_len(
+    buf_len: usize,
+    min: usize,
+    declared: impl FnOnce() -> usize,
+) -> Result<()> {
+    check_min_len(buf_len, min)?;
+    let declared = declared();
+    if declared < min {
+        return Err(Error::Malformed);
+    }
+    check_min_len(buf_len, declared)
+}
+
 /// A fixed-size header field stored big-endian (network order) at a byte
 /// offset. Views validate lengths before reading (see [`wire_view`]), so
 /// the bounds checks here never fire on a checked view.

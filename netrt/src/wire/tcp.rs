@@ -8,8 +8,8 @@ use core::ops::{Add, AddAssign, BitAnd, BitOr, BitOrAssign, Sub, SubAssign};
 use std::net::Ipv4Addr;
 
 use super::{
-    checksum, read_u16, read_u32, wire_view, write_u16, write_u32, ChecksumMode, Error, Field,
-    IpProtocol, Result,
+    check_declared_len, checksum, read_u16, read_u32, wire_view, write_u16, write_u32,
+    ChecksumMode, Error, Field, IpProtocol, Result,
 };
 
 /// A TCP sequence number: arithmetic modulo 2^32, compared the RFC 9293
@@ -725,18 +725,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// // linux: tcp_v4_rcv's doff checks
     #[inline]
     pub fn check_len(&self) -> Result<()> {
-        let len = self.buffer.as_ref().len();
-        if len < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        let header_len = self.header_len();
-        if header_len < HEADER_LEN {
-            return Err(Error::Malformed);
-        }
-        if len < header_len {
-            return Err(Error::Truncated);
-        }
-        Ok(())
+        check_declared_len(self.buffer.as_ref().len(), HEADER_LEN, || self.header_len())
     }
 
     /// Header length in bytes (data offset × 4).

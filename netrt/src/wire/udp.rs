@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{checksum, wire_view, ChecksumMode, Error, IpProtocol, Result};
+use super::{check_declared_len, checksum, wire_view, ChecksumMode, Error, IpProtocol, Result};
 
 mod field {
     pub const SRC_PORT: usize = 0;
@@ -40,18 +40,9 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     /// // linux: __udp4_lib_rcv's length checks
     #[inline]
     pub fn check_len(&self) -> Result<()> {
-        let buf_len = self.buffer.as_ref().len();
-        if buf_len < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        let len = usize::from(self.len());
-        if len < HEADER_LEN {
-            return Err(Error::Malformed);
-        }
-        if buf_len < len {
-            return Err(Error::Truncated);
-        }
-        Ok(())
+        check_declared_len(self.buffer.as_ref().len(), HEADER_LEN, || {
+            usize::from(self.len())
+        })
     }
 
     /// True when the length field says there is no payload.
