@@ -122,6 +122,14 @@ fn setup(devs: &[(&str, usize, bool)]) -> (Namespace, Vec<Arc<Capture>>) {
     (ns, caps)
 }
 
+/// One device at 10.0.0.254/24 (MTU 1500) whose peer 10.0.0.1 is a
+/// known neighbour at `mac(0xa1)`.
+fn setup_with_peer() -> (Namespace, Vec<Arc<Capture>>) {
+    let (ns, caps) = setup(&[("10.0.0.254/24", 1500, false)]);
+    add_neighbour(&ns, 2, "10.0.0.1", mac(0xa1));
+    (ns, caps)
+}
+
 fn dyn_dev(cap: &Arc<Capture>) -> Arc<dyn NetDevice> {
     cap.clone()
 }
@@ -209,6 +217,18 @@ fn arp_frame(
     }
     .emit(&mut ArpPacket::new_unchecked(&mut body[..]));
     ether(eth_dst, sha, EtherType::Arp, &body)
+}
+
+/// A broadcast who-has `tpa` from `sha`/`spa`.
+fn arp_request(sha: EthernetAddress, spa: &str, tpa: &str) -> Vec<u8> {
+    arp_frame(
+        ArpOperation::Request,
+        EthernetAddress::BROADCAST,
+        sha,
+        spa,
+        EthernetAddress::UNSPECIFIED,
+        tpa,
+    )
 }
 
 /// The IPv4 datagram of an Ethernet frame.
@@ -471,18 +491,7 @@ fn arp_input_answers_learns_and_rejects() {
     let zero = EthernetAddress::UNSPECIFIED;
 
     // A request for our address: answered, requester learned (STALE).
-    receive(
-        &ns,
-        dev,
-        &arp_frame(
-            ArpOperation::Request,
-            bcast,
-            mac(5),
-            "10.0.0.5",
-            zero,
-            "10.0.0.1",
-        ),
-    );
+    receive(&ns, dev, &arp_request(mac(5), "10.0.0.5", "10.0.0.1"));
     let sent = dev.frames();
     assert_eq!(sent.len(), 1);
     assert_eq!(
@@ -505,34 +514,12 @@ fn arp_input_answers_learns_and_rejects() {
     assert!(ns.0.ip.neigh_cache.load().is_empty());
 
     // A request for someone else: no answer, nothing learned.
-    receive(
-        &ns,
-        dev,
-        &arp_frame(
-            ArpOperation::Request,
-            bcast,
-            mac(6),
-            "10.0.0.6",
-            zero,
-            "10.0.0.77",
-        ),
-    );
+    receive(&ns, dev, &arp_request(mac(6), "10.0.0.6", "10.0.0.77"));
     assert!(dev.frames().is_empty());
     assert!(ns.neighbour(IfIndex(2), ip("10.0.0.6")).is_none());
 
     // An address probe (sender 0.0.0.0): answered, not learned.
-    receive(
-        &ns,
-        dev,
-        &arp_frame(
-            ArpOperation::Request,
-            bcast,
-            mac(7),
-            "0.0.0.0",
-            zero,
-            "10.0.0.1",
-        ),
-    );
+    receive(&ns, dev, &arp_request(mac(7), "0.0.0.0", "10.0.0.1"));
     let sent = dev.frames();
     assert_eq!(sent.len(), 1);
     assert_eq!(arp_of(&sent[0]).target_protocol_addr, ip("0.0.0.0"));
@@ -542,38 +529,10 @@ fn arp_input_answers_learns_and_rejects() {
     // someone claiming our own address.
     let before = ns.arp_stats().rx_errors;
     for frame in [
-        arp_frame(
-            ArpOperation::Request,
-            bcast,
-            bcast,
-            "10.0.0.8",
-            zero,
-            "10.0.0.1",
-        ),
-        arp_frame(
-            ArpOperation::Request,
-            bcast,
-            mac(8),
-            "255.255.255.255",
-            zero,
-            "10.0.0.1",
-        ),
-        arp_frame(
-            ArpOperation::Request,
-            bcast,
-            mac(8),
-            "10.0.0.8",
-            zero,
-            "224.0.0.1",
-        ),
-        arp_frame(
-            ArpOperation::Request,
-            bcast,
-            mac(8),
-            "10.0.0.8",
-            zero,
-            "127.0.0.1",
-        ),
+        arp_request(bcast, "10.0.0.8", "10.0.0.1"),
+        arp_request(mac(8), "255.255.255.255", "10.0.0.1"),
+        arp_request(mac(8), "10.0.0.8", "224.0.0.1"),
+        arp_request(mac(8), "10.0.0.8", "127.0.0.1"),
         ether(dev.mac, mac(8), EtherType::Arp, &[0u8; 10]),
     ] {
         receive(&ns, dev, &frame);
@@ -612,8 +571,7 @@ fn arp_input_answers_learns_and_rejects() {
 
 #[test]
 fn malformed_and_refilled_headers_are_always_accounted() {
-    let (ns, caps) = setup(&[("10.0.0.254/24", 1500, false)]);
-    add_neighbour(&ns, 2, "10.0.0.1", mac(0xa1));
+    let (ns, caps) = setup_with_peer();
     let dev = &caps[0];
     let good = datagram(
         "10.0.0.1",
@@ -675,8 +633,7 @@ fn malformed_and_refilled_headers_are_always_accounted() {
 
 #[test]
 fn icmp_errors_follow_rfc1122_and_the_rate_limit() {
-    let (ns, caps) = setup(&[("10.0.0.254/24", 1500, false)]);
-    add_neighbour(&ns, 2, "10.0.0.1", mac(0xa1));
+    let (ns, caps) = setup_with_peer();
     // Refill slowly enough that the test's own pace adds no token.
     *ns.0.ip.icmp_limit.lock() = TokenBucket::new(1, 50);
     let dev = &caps[0];
@@ -778,8 +735,7 @@ fn icmp_errors_follow_rfc1122_and_the_rate_limit() {
 
 #[test]
 fn echo_to_a_broadcast_address_is_ignored() {
-    let (ns, caps) = setup(&[("10.0.0.254/24", 1500, false)]);
-    add_neighbour(&ns, 2, "10.0.0.1", mac(0xa1));
+    let (ns, caps) = setup_with_peer();
     let dev = &caps[0];
     let dg = datagram(
         "10.0.0.1",
@@ -817,8 +773,7 @@ fn echo_to_a_broadcast_address_is_ignored() {
 
 #[test]
 fn reassembly_timeout_sends_time_exceeded() {
-    let (ns, caps) = setup(&[("10.0.0.254/24", 1500, false)]);
-    add_neighbour(&ns, 2, "10.0.0.1", mac(0xa1));
+    let (ns, caps) = setup_with_peer();
     let dev = &caps[0];
     let mut first = datagram(
         "10.0.0.1",
