@@ -26,7 +26,7 @@ const ETH0: IfIndex = IfIndex(2);
 fn injected_frame_reaches_the_peer_and_taps_see_both_directions() {
     // No addresses: no gratuitous ARP, the only frames are ours.
     let (rt, topo) = two_namespaces(2, CableSpec::new("", ""));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     let a_dev = topo.device("a", "eth0").unwrap();
     let b_dev = topo.device("b", "eth0").unwrap();
     let (log_a, _ta) = record(&a);

@@ -182,7 +182,7 @@ fn transmits_from_the_receive_path_are_deferred_to_the_end_of_the_poll() {
     // ring before the poll ends), the overflow is counted, the rest goes
     // out in bursts afterwards.
     let (rt, topo) = two_namespaces(1, CableSpec::new("", ""));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     let a_dev = topo.device("a", "eth0").unwrap();
     let b_dev = topo.device("b", "eth0").unwrap();
     const BURST: usize = DEFAULT_TXQUEUELEN + 100;
@@ -367,7 +367,7 @@ fn pfifo_fast_sends_by_tos_band_within_a_poll() {
     // Frames queued during one poll leave in band order: "minimize delay"
     // (band 0) before best effort (band 1) before bulk (band 2).
     let (rt, topo) = two_namespaces(1, CableSpec::new("", ""));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     let a_dev = topo.device("a", "eth0").unwrap();
     let b_dev = topo.device("b", "eth0").unwrap();
     let fired = Arc::new(AtomicBool::new(false));

@@ -16,7 +16,7 @@ const SEC: Duration = Duration::from_secs(2);
 #[test]
 fn first_ping_is_queued_during_arp_then_answered() {
     let (rt, topo) = two_namespaces(2, ab_cable());
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     let eth0 = IfIndex(2);
     // What a's eth0 sends and receives, in order: (direction, ethertype).
     let log = Arc::new(Mutex::new(Vec::new()));

@@ -17,11 +17,7 @@ const SEC: Duration = Duration::from_secs(2);
 fn forwards_with_ttl_decremented() {
     let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
     let topo = three_namespaces(&rt, true, 4);
-    let (a, r, b) = (
-        topo.ns("a").clone(),
-        topo.ns("r").clone(),
-        topo.ns("b").clone(),
-    );
+    let [a, r, b] = namespaces(&topo, ["a", "r", "b"]);
     let (at_b, _t1) = ipv4_in_tap(&b, Some(IfIndex(2)), |p| Some(p.ttl()));
     let (at_a, _t2) = ipv4_in_tap(&a, Some(IfIndex(2)), |p| Some(p.ttl()));
     rt.block_on(async move {
@@ -44,11 +40,7 @@ fn forwards_with_ttl_decremented() {
 fn no_forwarding_unless_enabled() {
     let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
     let topo = three_namespaces(&rt, false, 4);
-    let (a, r, b) = (
-        topo.ns("a").clone(),
-        topo.ns("r").clone(),
-        topo.ns("b").clone(),
-    );
+    let [a, r, b] = namespaces(&topo, ["a", "r", "b"]);
     rt.block_on(async move {
         let err = a
             .ping(ip("10.0.1.2"), 1, b"x", Duration::from_millis(300))
@@ -72,11 +64,7 @@ fn no_forwarding_unless_enabled() {
 fn ttl_running_out_is_reported_with_time_exceeded() {
     let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
     let topo = three_namespaces(&rt, true, 4);
-    let (a, r, b) = (
-        topo.ns("a").clone(),
-        topo.ns("r").clone(),
-        topo.ns("b").clone(),
-    );
+    let [a, r, b] = namespaces(&topo, ["a", "r", "b"]);
     rt.block_on(async move {
         let err = a
             .ping_with_ttl(ip("10.0.1.2"), 1, b"short-lived", Some(1), SEC)
@@ -111,7 +99,7 @@ fn ttl_running_out_is_reported_with_time_exceeded() {
 fn unroutable_destination_gets_net_unreachable_from_router() {
     let rt = netrt::runtime::Builder::new().cores(1).build().unwrap();
     let topo = three_namespaces(&rt, true, 4);
-    let (a, r) = (topo.ns("a").clone(), topo.ns("r").clone());
+    let [a, r] = namespaces(&topo, ["a", "r"]);
     rt.block_on(async move {
         let err = a.ping(ip("172.16.0.1"), 1, b"?", SEC).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::NetworkUnreachable);
@@ -130,7 +118,7 @@ fn forwarded_udp_keeps_a_valid_checksum() {
     use netrt::stack::snmp::Udp;
     let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
     let topo = three_namespaces(&rt, true, 4);
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     rt.block_on(async move {
         let server = b.scope(UdpSocket::bind("10.0.1.2:7")).await.unwrap();
         let client = a.scope(UdpSocket::bind("0.0.0.0:0")).await.unwrap();

@@ -27,7 +27,7 @@ fn fragments(l4_len: usize) -> u64 {
 #[test]
 fn big_ping_crosses_as_fragments() {
     let (rt, topo) = two_namespaces(2, ab_cable().queues(4));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     rt.block_on(async move {
         let data = payload(60_000, 7);
         a.ping(ip("10.0.0.2"), 1, &data, SEC).await.unwrap();
@@ -75,7 +75,7 @@ fn reorder_and_duplicate() -> CableConfig {
 #[test]
 fn fragments_reordered_and_duplicated_are_reassembled() {
     let (rt, topo) = two_namespaces(2, ab_cable().queues(4).impairments(reorder_and_duplicate()));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     rt.block_on(async move {
         release_held_frames(&topo);
         for seq in 0..6u16 {
@@ -102,7 +102,7 @@ fn fragments_reordered_and_duplicated_are_reassembled() {
 #[test]
 fn big_udp_datagram_is_fragmented_and_reassembled_on_impaired_cable() {
     let (rt, topo) = two_namespaces(2, ab_cable().queues(4).impairments(reorder_and_duplicate()));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     rt.block_on(async move {
         release_held_frames(&topo);
         let rx = b.scope(UdpSocket::bind("10.0.0.2:4000")).await.unwrap();

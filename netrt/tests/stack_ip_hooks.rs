@@ -29,7 +29,7 @@ fn udp_dst_port(ctx: &HookCtx<'_>) -> Option<u16> {
 #[test]
 fn prerouting_hook_drops_one_ports_traffic() {
     let (rt, topo) = two_namespaces(2, ab_cable().queues(4));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     let dropped = Arc::new(AtomicUsize::new(0));
     let d = dropped.clone();
     let _hook = b.hooks().register(
@@ -84,7 +84,7 @@ fn prerouting_hook_drops_one_ports_traffic() {
 #[test]
 fn output_hook_rewrites_tos_and_ttl() {
     let (rt, topo) = two_namespaces(2, ab_cable());
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     let _hook = a.hooks().register(
         HookPoint::Output,
         priority::MANGLE,

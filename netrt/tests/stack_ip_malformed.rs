@@ -51,7 +51,7 @@ struct Rig {
 
 fn rig() -> (netrt::runtime::Runtime, Rig) {
     let (rt, topo) = two_namespaces(2, ab_cable().queues(4));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     let a_dev = a.device(IfIndex(2)).unwrap();
     let b_mac = b.device(IfIndex(2)).unwrap().mac();
     let rig = Rig {

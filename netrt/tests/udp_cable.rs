@@ -40,7 +40,7 @@ fn many_flows_round_trip_on_two_cores_and_four_queues() {
     const FLOWS: u32 = 16;
     const ROUNDS: u32 = 200;
     let (rt, topo) = two_namespaces(2, CableSpec::new("10.0.0.1/24", "10.0.0.2/24").queues(4));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     let b_dev = topo.device("b", "eth0").unwrap();
     rt.block_on(async move {
         // One echo socket per flow in b, each served on a core of its own
@@ -106,7 +106,7 @@ fn many_flows_round_trip_on_two_cores_and_four_queues() {
 /// released.
 async fn big_datagrams(topo: &Topo, count: u32) {
     const LEN: usize = 60_000;
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(topo, ["a", "b"]);
     let server = b.scope(UdpSocket::bind("10.0.0.2:9000")).await.unwrap();
     let sink = b.scope(UdpSocket::bind("10.0.0.2:9001")).await.unwrap();
     server.set_recv_buffer_size(1 << 20).unwrap();
@@ -197,7 +197,7 @@ fn sixty_kilobyte_datagrams_survive_reordering_and_duplication() {
 #[test]
 fn closed_port_across_the_cable_refuses_the_connected_sender() {
     let (rt, topo) = two_namespaces(2, CableSpec::new("10.0.0.1/24", "10.0.0.2/24"));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     rt.block_on(async move {
         let client = a.scope(UdpSocket::bind("0.0.0.0:0")).await.unwrap();
         client.connect("10.0.0.2:4242").await.unwrap();
@@ -232,7 +232,7 @@ fn closed_port_across_the_cable_refuses_the_connected_sender() {
 #[test]
 fn sockets_act_in_the_namespace_they_were_bound_in() {
     let (rt, topo) = two_namespaces(1, CableSpec::new("10.0.0.1/24", "10.0.0.2/24"));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     rt.block_on(async move {
         // 10.0.0.2 is b's, not a's.
         let e = a.scope(UdpSocket::bind("10.0.0.2:0")).await.unwrap_err();
@@ -260,11 +260,7 @@ fn sockets_act_in_the_namespace_they_were_bound_in() {
 fn router_errors_reach_the_connected_socket_and_ttl_is_applied() {
     let rt = Builder::new().cores(2).build().unwrap();
     let topo = three_namespaces(&rt, true, 1);
-    let (a, r, b) = (
-        topo.ns("a").clone(),
-        topo.ns("r").clone(),
-        topo.ns("b").clone(),
-    );
+    let [a, r, b] = namespaces(&topo, ["a", "r", "b"]);
     // TTLs of the UDP datagrams the router receives.
     let (ttls, _tap) = ipv4_in_tap(&r, None, |p| {
         (p.protocol() == netrt::wire::IpProtocol::Udp).then(|| p.ttl())
@@ -324,7 +320,7 @@ fn router_errors_reach_the_connected_socket_and_ttl_is_applied() {
 #[test]
 fn broadcast_crosses_the_cable_once_allowed() {
     let (rt, topo) = two_namespaces(1, CableSpec::new("10.0.0.1/24", "10.0.0.2/24"));
-    let (a, b) = (topo.ns("a").clone(), topo.ns("b").clone());
+    let [a, b] = namespaces(&topo, ["a", "b"]);
     rt.block_on(async move {
         let listener = b.scope(UdpSocket::bind("0.0.0.0:6767")).await.unwrap();
         let sender = a.scope(UdpSocket::bind("10.0.0.1:0")).await.unwrap();

@@ -42,6 +42,11 @@ pub fn two_namespaces(cores: usize, spec: CableSpec) -> (Runtime, Topo) {
     (rt, topo)
 }
 
+/// Handles to the namespaces `names` of `topo`.
+pub fn namespaces<const N: usize>(topo: &Topo, names: [&str; N]) -> [Namespace; N] {
+    names.map(|name| topo.ns(name).clone())
+}
+
 /// a (10.0.0.1) — r (10.0.0.254 | 10.0.1.254) — b (10.0.1.2), `queues`
 /// queues per port; r forwards if `forward`.
 pub fn three_namespaces(rt: &Runtime, forward: bool, queues: u16) -> Topo {
