@@ -392,7 +392,13 @@ fn a_napi_schedule_wakes_a_parked_core_with_one_syscall() {
         let before = handle.core_stats(1).unwrap();
         let irq = h.waker();
         std::thread::spawn(move || irq.wake()).join().unwrap();
-        until(|| completes.load(Ordering::SeqCst) == 1).await;
+        // The core publishes its statistics at the end of the NAPI round,
+        // after `complete` ran: wait for both before comparing.
+        until(|| {
+            completes.load(Ordering::SeqCst) == 1
+                && handle.core_stats(1).unwrap().napi_polls > before.napi_polls
+        })
+        .await;
         let after = handle.core_stats(1).unwrap();
         assert_eq!(after.syscall_wakeups - before.syscall_wakeups, 1);
         assert_eq!(after.napi_polls - before.napi_polls, 1);
