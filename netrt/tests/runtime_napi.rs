@@ -18,7 +18,11 @@ async fn until(mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(start.elapsed() < Duration::from_secs(10), "timed out");
-        yield_now().await;
+        // Sleep, don't spin: the conditions take the shared log's mutex,
+        // and a checker that re-locks it in a tight loop starves the core
+        // under test (std's mutex lets the releasing thread barge back in),
+        // which on an idle machine stalled that core for seconds.
+        netrt::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
