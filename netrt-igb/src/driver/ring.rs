@@ -38,6 +38,26 @@ pub(crate) struct Ring {
 }
 
 impl Ring {
+    /// The common start of RX and TX queue setup: checks that `queue`
+    /// exists on `dev` and carves its ring of `size` descriptors from the
+    /// device's DMA region. `what` ("RX"/"TX") names the queue in errors.
+    pub(crate) fn for_queue(
+        dev: &dyn IgbDevice,
+        queue: u16,
+        size: u32,
+        what: &str,
+    ) -> io::Result<(Arc<DmaRegion>, Ring)> {
+        if queue >= dev.num_queues() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{what} queue {queue} out of range"),
+            ));
+        }
+        let region = Arc::clone(dev.dma());
+        let ring = Ring::new(&region, size)?;
+        Ok((region, ring))
+    }
+
     /// Allocates a zeroed ring of `size` descriptors (validated).
     pub(crate) fn new(region: &Arc<DmaRegion>, size: u32) -> io::Result<Ring> {
         validate_ring_size(size)?;

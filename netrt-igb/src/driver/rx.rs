@@ -220,14 +220,7 @@ impl RxQueue {
         counters: Arc<QueueCounters>,
     ) -> io::Result<RxQueue> {
         cfg.validate()?;
-        if queue >= dev.num_queues() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("RX queue {queue} out of range"),
-            ));
-        }
-        let region = Arc::clone(dev.dma());
-        let ring = Ring::new(&region, cfg.ring_size)?;
+        let (region, ring) = Ring::for_queue(&*dev, queue, cfg.ring_size, "RX")?;
         let size = cfg.ring_size;
         // A frame may not hold more than half the ring, so that refills can
         // always make progress on small rings.

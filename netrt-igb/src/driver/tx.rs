@@ -252,14 +252,7 @@ impl TxQueue {
         cfg: &TxConfig,
         counters: Arc<QueueCounters>,
     ) -> io::Result<TxQueue> {
-        if queue >= dev.num_queues() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("TX queue {queue} out of range"),
-            ));
-        }
-        let region = Arc::clone(dev.dma());
-        let ring = Ring::new(&region, cfg.ring_size)?;
+        let (region, ring) = Ring::for_queue(&*dev, queue, cfg.ring_size, "TX")?;
         // One buffer per descriptor covers the worst case: at most
         // size - 1 data descriptors are in flight.
         let pool = BufPool::new(&region, cfg.ring_size as usize, cfg.buf_size)?;
