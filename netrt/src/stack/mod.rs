@@ -34,6 +34,7 @@ pub mod ptype;
 pub mod qdisc;
 pub mod reasm;
 pub mod route;
+pub(crate) mod rss_hint;
 pub mod siphash;
 pub mod skb;
 pub mod snmp;

@@ -132,12 +132,15 @@ pub(crate) fn receive(ns: &NsInner, dev: &Arc<dyn NetDevice>, pkt: PacketBuf) {
 /// `reciprocal_scale(hash, map->len)`). A zero hash (none computed) stays.
 fn rps_target(hash: u32) -> Option<usize> {
     let here = crate::runtime::current_core()?;
-    if hash == 0 {
-        return None;
-    }
-    let cores = percore::runtime_cores();
-    let target = ((u64::from(hash) * cores as u64) >> 32) as usize;
+    let target = rps_core(hash, percore::runtime_cores())?;
     (target != here).then_some(target)
+}
+
+/// The core RPS assigns a flow with hash `hash` among `cores` cores
+/// (linux: `reciprocal_scale(hash, map->len)`); `None` for hash 0 (none
+/// computed: the frame stays where it was received).
+pub(crate) fn rps_core(hash: u32, cores: usize) -> Option<usize> {
+    (hash != 0).then(|| ((u64::from(hash) * cores as u64) >> 32) as usize)
 }
 
 /// Processes a frame on this core (linux: `__netif_receive_skb_core`):

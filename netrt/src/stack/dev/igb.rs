@@ -32,6 +32,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::task::Waker;
@@ -50,6 +51,7 @@ use crate::stack::ns::NsInner;
 use crate::stack::percore::{self, TxFlush};
 use crate::stack::ptype::{TapDirection, Taps};
 use crate::stack::qdisc::{tos_to_priority, PfifoFast, Qdisc, QdiscStats, DEFAULT_TXQUEUELEN};
+use crate::stack::rss_hint::RssSteering;
 use crate::stack::skb::{CsumState, PacketBuf};
 use crate::stack::{netif, IfIndex};
 use crate::wire::{ethernet, EthernetAddress};
@@ -83,7 +85,12 @@ pub struct IgbNetDev {
     /// The same queues as `TxFlush` objects, for the deferred-TX list.
     flushers: Box<[Arc<dyn TxFlush>]>,
     counters: Arc<DevCounters>,
+    /// What the port's RSS was programmed with (for [`NetDevice::rx_core`]).
+    rss: RssSteering,
     port: EmulatedPort,
+    /// Whatever keeps the wire running while the device lives (a TAP's
+    /// receive tasks, see [`super::tap`]); dropped with the device.
+    backend: OnceLock<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 /// One queue pair with its qdisc.
@@ -125,6 +132,7 @@ impl IgbNetDev {
             ));
         }
         let rctl_bits = port.port().device().read_reg(regs::RCTL);
+        let rss = RssSteering::from_regs(|r| port.port().device().read_reg(r), rt.cores());
         let counters = Arc::new(DevCounters::default());
         let queues: Box<[Arc<IgbQueue>]> = vectors
             .into_iter()
@@ -159,7 +167,9 @@ impl IgbNetDev {
             queues,
             flushers,
             counters,
+            rss,
             port,
+            backend: OnceLock::new(),
         });
         let cores = rt.cores().max(1);
         let mut napis = Vec::with_capacity(dev.queues.len());
@@ -189,6 +199,12 @@ impl IgbNetDev {
         for napi in self.napis.get().into_iter().flat_map(|n| n.iter()) {
             napi.schedule();
         }
+    }
+
+    /// Ties `backend` to the device's lifetime (set once; a second one is
+    /// dropped at once).
+    pub(crate) fn keep_backend(&self, backend: Box<dyn std::any::Any + Send + Sync>) {
+        let _ = self.backend.set(backend);
     }
 
     /// Sets the IP MTU (`ip link set mtu`): 68 (the IPv4 minimum) up to
@@ -339,6 +355,14 @@ impl NetDevice for IgbNetDev {
 
     fn rps_enabled(&self) -> bool {
         self.rps.load(Ordering::Relaxed)
+    }
+
+    /// RSS as the port computes it, the core polling that queue, then RPS.
+    fn rx_core(&self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<usize> {
+        let napis = self.napis.get()?;
+        self.rss.rx_core(src, dst, self.rps_enabled(), |q| {
+            Some(napis.get(usize::from(q))?.core())
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 //! Ethernet header (zero MACs) like Linux `lo`, and their checksums count
 //! as verified: they never left memory.
 
+use std::net::SocketAddrV4;
 use std::sync::{Arc, Weak};
 
 use super::{DevCounter, DevCounters, DevFeatures, DevStats, NetDevice};
@@ -109,6 +110,12 @@ impl NetDevice for Loopback {
 
     fn stats(&self) -> DevStats {
         self.counters.snapshot()
+    }
+
+    /// `xmit` queues to the sending core's backlog, so a frame is
+    /// processed where it was sent: the calling core.
+    fn rx_core(&self, _src: SocketAddrV4, _dst: SocketAddrV4) -> Option<usize> {
+        crate::runtime::current_core()
     }
 }
 

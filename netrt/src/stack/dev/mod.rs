@@ -8,8 +8,10 @@
 
 pub mod igb;
 pub mod loopback;
+pub mod tap;
 
 use std::fmt;
+use std::net::SocketAddrV4;
 
 use super::percore::PerCoreCounters;
 use super::skb::PacketBuf;
@@ -85,6 +87,14 @@ pub trait NetDevice: Send + Sync + 'static {
     /// (Receive Packet Steering, linux: `rps_cpus`).
     fn rps_enabled(&self) -> bool {
         false
+    }
+    /// The core that will process a TCP frame arriving on this device
+    /// from `src` to `dst` (after RSS and any RPS hop), if the device can
+    /// tell; `connect` uses it to pick a port whose replies stay on the
+    /// calling core (the stack's `rss_hint` module).
+    fn rx_core(&self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<usize> {
+        let _ = (src, dst);
+        None
     }
 }
 
