@@ -20,6 +20,7 @@
 use std::fmt;
 
 pub mod arp;
+pub mod capture;
 pub mod dev;
 pub mod ephemeral;
 pub mod frag;
@@ -29,6 +30,7 @@ pub mod ipv4;
 pub mod neigh;
 pub mod netif;
 pub mod ns;
+pub mod pcap;
 pub(crate) mod percore;
 pub mod ptype;
 pub mod qdisc;

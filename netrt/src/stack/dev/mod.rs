@@ -9,6 +9,7 @@
 pub mod igb;
 pub mod loopback;
 pub mod tap;
+pub mod tap;
 
 use std::fmt;
 use std::net::SocketAddrV4;
