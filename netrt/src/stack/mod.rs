@@ -24,6 +24,7 @@ pub mod capture;
 pub mod dev;
 pub mod ephemeral;
 pub mod frag;
+pub(crate) mod gro;
 pub mod hooks;
 pub mod icmp;
 pub mod ipv4;
@@ -43,6 +44,7 @@ pub mod snmp;
 pub mod tcp;
 pub mod topology;
 pub(crate) mod udp;
+pub(crate) mod wakers;
 
 /// A network device's index in its namespace (Linux `ifindex`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -87,6 +87,10 @@ pub(crate) struct NsInner {
     pub(crate) ip: crate::stack::ipv4::IpState,
     /// UDP sockets (udp).
     pub(crate) udp: crate::stack::udp::UdpTable,
+    /// TCP connections, listeners and ports (tcp).
+    pub(crate) tcp: crate::stack::tcp::table::TcpTable,
+    /// This namespace, weakly (for tasks the stack starts on its behalf).
+    this: std::sync::Weak<NsInner>,
     /// Packet taps (every frame in and out).
     pub(crate) taps: Taps,
     /// Receive-path counters (netif).
@@ -96,6 +100,11 @@ pub(crate) struct NsInner {
 }
 
 impl NsInner {
+    /// A weak pointer to this namespace.
+    pub(crate) fn self_weak(&self) -> std::sync::Weak<NsInner> {
+        self.this.clone()
+    }
+
     /// The SNMP counter block of the calling core (threads that are not
     /// cores, and cores past [`COUNTER_CORES`], share the last block).
     #[inline]
@@ -157,6 +166,8 @@ impl Namespace {
                 snmp: Snmp::new(COUNTER_CORES + 1),
                 ip: crate::stack::ipv4::IpState::new(),
                 udp: crate::stack::udp::UdpTable::new(),
+                tcp: crate::stack::tcp::table::TcpTable::new(),
+                this: weak.clone(),
                 taps,
                 netif: netif::Counters::default(),
                 ctl: Mutex::new(()),
@@ -289,6 +300,14 @@ impl Namespace {
     /// Whether forwarding is on.
     pub fn ip_forward(&self) -> bool {
         self.0.ip.forwarding()
+    }
+
+    /// Turns generic receive offload of device `dev` on or off (`ethtool
+    /// -K dev gro on|off`; on by default for igb ports). GRO only merges
+    /// while forwarding is off. Errors: `NotFound` for an unknown device,
+    /// `Unsupported` for one without GRO (`lo`).
+    pub fn set_gro(&self, dev: IfIndex, on: bool) -> io::Result<()> {
+        self.device(dev).ok_or_else(|| no_device(dev))?.set_gro(on)
     }
 
     /// The device with index `ifindex`.

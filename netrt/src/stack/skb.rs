@@ -72,10 +72,21 @@ pub struct PacketMeta {
     pub csum: CsumState,
     /// Offload request for the driver on transmit (checksum / TSO).
     pub offload: Option<TxOffload>,
+    /// Segmentation offload: a TCP segment larger than the MTU is to be
+    /// cut into segments of this many payload bytes by the device (TSO);
+    /// 0 for an ordinary packet. // linux: skb_shinfo(skb)->gso_size
+    pub gso_size: u16,
     /// The IP TOS byte: the device qdisc maps it to a Linux priority
     /// ([`tos_to_priority`](super::qdisc::tos_to_priority)) and that to a
     /// pfifo_fast band.
     pub priority: u8,
+    /// Wire segments GRO merged into this TCP packet (0 or 1: not merged;
+    /// linux: `skb_shinfo(skb)->gso_segs`). TCP counts segments and paces
+    /// its ACKs by it.
+    pub gro_segs: u16,
+    /// Payload bytes of each merged segment but the last, which may be
+    /// shorter (0: not merged; linux: `gso_size`).
+    pub gro_mss: u16,
 }
 
 /// A packet: pooled storage, head/tail offsets and [`PacketMeta`].

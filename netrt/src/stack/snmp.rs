@@ -131,6 +131,13 @@ impl CoreCounters {
         self.add(counter, 1);
     }
 
+    /// Subtracts one from a gauge (`Tcp::CurrEstab`): blocks wrap, and
+    /// the sum over cores is the gauge's value.
+    #[inline(always)]
+    pub fn dec<C: Counter>(&self, counter: C) {
+        self.add(counter, u64::MAX);
+    }
+
     /// Adds `n` to `counter`.
     ///
     /// Only the owning core writes its block, so a plain load and store
@@ -396,6 +403,79 @@ snmp_mib! {
         /// Dropped for lack of memory.
         MemErrors,
     }
+
+    /// TCP counters (Linux's `Tcp:` lines).
+    Tcp {
+        /// Connections that went SYN-SENT from CLOSED (`connect`).
+        ActiveOpens,
+        /// Connections that went SYN-RECEIVED from LISTEN.
+        PassiveOpens,
+        /// Connection attempts that failed (SYN-SENT/SYN-RECEIVED to CLOSED).
+        AttemptFails,
+        /// Resets of ESTABLISHED or CLOSE-WAIT connections.
+        EstabResets,
+        /// Connections now in ESTABLISHED or CLOSE-WAIT (a gauge, summed
+        /// over cores).
+        CurrEstab,
+        /// Segments received, including ones in error.
+        InSegs,
+        /// Segments sent, excluding retransmissions.
+        OutSegs,
+        /// Segments retransmitted.
+        RetransSegs,
+        /// Segments received in error (bad checksum, truncated header).
+        InErrs,
+        /// Segments sent with RST set.
+        OutRsts,
+        /// Segments received with a bad checksum.
+        InCsumErrors,
+    }
+
+    /// TCP extensions (Linux's `TcpExt:` lines, a subset).
+    TcpExt {
+        /// SYN cookies sent.
+        SyncookiesSent,
+        /// Valid SYN cookies received.
+        SyncookiesRecv,
+        /// Invalid SYN cookies received.
+        SyncookiesFailed,
+        /// Completed handshakes dropped: the accept queue was full.
+        ListenOverflows,
+        /// SYNs or handshakes dropped at a listener.
+        ListenDrops,
+        /// Retransmission timer expiries.
+        TCPTimeouts,
+        /// Fast retransmits.
+        TCPFastRetrans,
+        /// Loss recoveries started from SACK information.
+        TCPSackRecovery,
+        /// Loss recoveries started from duplicate ACKs.
+        TCPRenoRecovery,
+        /// Challenge ACKs sent (RFC 5961).
+        TCPChallengeACK,
+        /// Segments dropped by PAWS on established connections.
+        PAWSEstab,
+        /// Out-of-order segments queued.
+        TCPOFOQueue,
+        /// D-SACKs sent for old duplicates.
+        TCPDSACKOldSent,
+        /// Zero-window probes sent.
+        TCPWinProbe,
+        /// Keepalive probes sent.
+        TCPKeepAlive,
+        /// Connections that ended because retransmissions gave up.
+        TCPAbortOnTimeout,
+        /// Connections reset because the user closed with unread data.
+        TCPAbortOnClose,
+        /// Connections that entered TIME-WAIT.
+        TimeWaits,
+        /// TIME-WAIT connections replaced by a new SYN (tw_reuse/recycle).
+        TCPTimeWaitReuse,
+        /// Segments coalesced by GRO before TCP input.
+        TCPGroMerged,
+        /// Segments queued on a socket's backlog while its user held it.
+        TCPBacklogQueued,
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -405,7 +485,10 @@ mod tests {
 
     #[test]
     fn layout_matches_the_table() {
-        assert_eq!(TOTAL, Ip::ALL.len() + Icmp::ALL.len() + Udp::ALL.len());
+        assert_eq!(
+            TOTAL,
+            Ip::ALL.len() + Icmp::ALL.len() + Udp::ALL.len() + Tcp::ALL.len() + TcpExt::ALL.len()
+        );
         assert_eq!(Ip::ALL.len(), 17);
         assert_eq!(Udp::ALL.len(), 9);
         // Every counter has its own slot, in table order.
@@ -414,6 +497,8 @@ mod tests {
             .map(|c| c.index())
             .chain(Icmp::ALL.iter().map(|c| c.index()))
             .chain(Udp::ALL.iter().map(|c| c.index()))
+            .chain(Tcp::ALL.iter().map(|c| c.index()))
+            .chain(TcpExt::ALL.iter().map(|c| c.index()))
             .collect();
         assert_eq!(indices, (0..TOTAL).collect::<Vec<_>>());
         assert_eq!(Ip::ReasmOKs.name(), "ReasmOKs");

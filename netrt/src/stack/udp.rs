@@ -38,6 +38,7 @@ use super::percore;
 use super::route::{RouteKind, RouteResult};
 use super::skb::{CsumState, PacketBuf};
 use super::snmp::Udp;
+use super::wakers::{Wake, Wakers};
 use crate::sync::snapshot::Snapshot;
 use crate::wire::ipv4::{HEADER_LEN as IP_HEADER_LEN, MAX_PACKET_LEN};
 use crate::wire::udp::HEADER_LEN;
@@ -242,59 +243,6 @@ struct SockState {
     readers: Wakers,
     /// Unbound: takes no more datagrams.
     closed: bool,
-}
-
-/// Tasks waiting to read. One waiter is the common case and costs no
-/// allocation; concurrent readers (several tasks awaiting `recv` on one
-/// socket) go to `rest`.
-#[derive(Default)]
-struct Wakers {
-    first: Option<Waker>,
-    rest: Vec<Waker>,
-}
-
-impl Wakers {
-    fn register(&mut self, waker: &Waker) {
-        match &self.first {
-            None => self.first = Some(waker.clone()),
-            Some(w) if w.will_wake(waker) => {}
-            Some(_) => {
-                if !self.rest.iter().any(|w| w.will_wake(waker)) {
-                    self.rest.push(waker.clone());
-                }
-            }
-        }
-    }
-
-    /// Takes every waiter out, to be woken once the lock is released.
-    fn take(&mut self) -> Wake {
-        Wake {
-            first: self.first.take(),
-            rest: if self.rest.is_empty() {
-                Vec::new()
-            } else {
-                std::mem::take(&mut self.rest)
-            },
-        }
-    }
-}
-
-/// Waiters taken out of a socket, woken by [`Wake::wake`] after unlock.
-#[must_use = "wake the readers once the socket lock is released"]
-pub(crate) struct Wake {
-    first: Option<Waker>,
-    rest: Vec<Waker>,
-}
-
-impl Wake {
-    pub(crate) fn wake(self) {
-        if let Some(w) = self.first {
-            w.wake();
-        }
-        for w in self.rest {
-            w.wake();
-        }
-    }
 }
 
 /// Why a datagram was not queued on a socket.

@@ -179,7 +179,13 @@ fn local_deliver(
                 udp::rcv(ns, &repr, pkt);
             }
         }
-        // TCP arrives with issue 5; until then it is an unknown protocol.
+        IpProtocol::Tcp => {
+            mib.inc(Ip::InDelivers);
+            // Invariant: parse() proved the header is in the buffer.
+            let pulled = pkt.pull_front(header_len);
+            debug_assert!(pulled);
+            crate::stack::tcp::rcv::rcv(ns, &repr, pkt);
+        }
         _ => {
             mib.inc(Ip::InUnknownProtos);
             icmp::send_error(

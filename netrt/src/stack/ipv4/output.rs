@@ -176,7 +176,6 @@ fn local_out(
 /// The source address a socket sending to `dst` gets (`connect`, or
 /// `send_to` from an unbound address). // linux: inet_select_addr via
 /// ip_route_connect
-#[allow(dead_code)] // for the transports' connect (UDP routes itself; TCP, issue 5)
 pub(crate) fn select_source(ns: &NsInner, dst: Ipv4Addr) -> io::Result<Ipv4Addr> {
     let route = percore::with_routes(ns, |r| r.lookup(dst)).ok_or_else(|| no_route(dst))?;
     route.src.ok_or_else(|| {
@@ -189,7 +188,6 @@ pub(crate) fn select_source(ns: &NsInner, dst: Ipv4Addr) -> io::Result<Ipv4Addr>
 
 /// The MTU toward `dst`: the largest datagram (IP header included) sent
 /// there unfragmented. // linux: dst_mtu
-#[allow(dead_code)] // for TCP's MSS (issue 5)
 pub(crate) fn route_mtu(ns: &NsInner, dst: Ipv4Addr) -> io::Result<usize> {
     let route = percore::with_routes(ns, |r| r.lookup(dst)).ok_or_else(|| no_route(dst))?;
     percore::with_devices(ns, |devs| {
@@ -256,6 +254,22 @@ pub(crate) fn finish(
     }
     let mtu = dev.mtu().min(MAX_PACKET_LEN);
     let fits = pkt.len() <= mtu;
+    let gso = pkt.meta().gso_size;
+    if gso > 0 && !fits && !dev.is_loopback() {
+        // A TSO super-segment: the device cuts it (linux: the GSO path of
+        // ip_finish_output with NETIF_F_TSO). TCP only asks for it when
+        // the route's device has TSO; a route that changed under it
+        // loses the segment to TCP's retransmission, as a drop.
+        if !dev.features().tso || pkt.meta().csum != CsumState::Partial {
+            return Err(FinishError::Unfragmentable);
+        }
+        pkt.meta_mut().offload = tso_request(pkt.data(), gso);
+        if pkt.meta().offload.is_none() {
+            return Err(FinishError::BadChecksumRequest);
+        }
+        send_to_neighbour(ns, dev, route, pkt);
+        return Ok(());
+    }
     if pkt.meta().csum == CsumState::Partial {
         if dev.is_loopback() {
             // Never leaves memory: the receiver may trust it unfinished.
@@ -340,6 +354,30 @@ fn offload_request(datagram: &[u8]) -> Option<TxOffload> {
         l4,
         ethernet::HEADER_LEN as u8,
         iplen,
+    ))
+}
+
+/// The TSO request for a TCP super-segment: the device segments at
+/// `mss` payload bytes, repeating the IP and TCP headers, and fills every
+/// checksum.
+fn tso_request(datagram: &[u8], mss: u16) -> Option<TxOffload> {
+    let ip = Ipv4Packet::new_checked(datagram).ok()?;
+    if ip.protocol() != IpProtocol::Tcp {
+        return None;
+    }
+    let iplen = ip.header_len();
+    let tcp = datagram.get(iplen..)?;
+    let l4len = usize::from(*tcp.get(12)? >> 4) * 4;
+    if l4len < 20 || tcp.len() < l4len {
+        return None;
+    }
+    // In range: IPv4 and TCP headers are at most 60 bytes.
+    Some(TxOffload::tso(
+        L3Type::Ipv4,
+        ethernet::HEADER_LEN as u8,
+        iplen as u16,
+        l4len as u8,
+        mss,
     ))
 }
 

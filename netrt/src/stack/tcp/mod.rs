@@ -22,10 +22,17 @@ use std::net::SocketAddrV4;
 pub mod cc;
 pub mod conn;
 pub mod isn;
+pub(crate) mod listen;
 pub mod ooo;
+pub(crate) mod rcv;
 pub mod rtt;
 pub mod scoreboard;
+pub(crate) mod sock_lock;
+pub(crate) mod socket;
 pub mod syncookie;
+pub(crate) mod table;
+pub(crate) mod timer;
+pub(crate) mod xmit;
 
 /// A connection's addresses, from this host's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -526,6 +526,11 @@ impl Connection {
         self.sndbuf.len()
     }
 
+    /// Free space in the send buffer.
+    pub fn send_space(&self) -> usize {
+        self.sndbuf.free()
+    }
+
     /// Whether [`send`](Self::send) may accept data now.
     pub fn may_send(&self) -> bool {
         self.fin_seq.is_none()

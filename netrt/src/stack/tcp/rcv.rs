@@ -1,0 +1,90 @@
+//! TCP input from IPv4: checksum, demux, dispatch (linux: `tcp_v4_rcv`).
+//!
+//! A segment goes to the connection on its 4-tuple (one shard lock for
+//! the lookup, then the socket's own lock or its backlog), else to the
+//! listener on its destination (exact address, then wildcard: a SYN opens
+//! a connection, an ACK may carry a SYN cookie), else it is answered with
+//! a RST. A SYN hitting a TIME-WAIT connection replaces it when its
+//! sequence number or timestamp shows a new incarnation.
+
+use std::net::SocketAddrV4;
+
+use super::listen;
+use super::socket::mib;
+use super::table::TcpTable;
+use super::{xmit, FourTuple};
+use crate::stack::ns::NsInner;
+use crate::stack::percore;
+use crate::stack::skb::{CsumState, PacketBuf};
+use crate::stack::snmp::{Tcp, TcpExt};
+use crate::wire::{ChecksumMode, Ipv4Repr, TcpFlags, TcpPacket, TcpRepr};
+
+/// Delivers one segment (IP header already pulled).
+pub(crate) fn rcv(ns: &NsInner, ip: &Ipv4Repr, pkt: PacketBuf) {
+    let m = mib(ns);
+    m.inc(Tcp::InSegs);
+    let (src, dst) = (ip.src_addr, ip.dst_addr);
+    let Ok(tcp) = TcpPacket::new_checked(pkt.data()) else {
+        m.inc(Tcp::InErrs);
+        return;
+    };
+    if pkt.meta().csum != CsumState::Verified && !tcp.verify_checksum(src, dst) {
+        m.inc(Tcp::InCsumErrors);
+        m.inc(Tcp::InErrs);
+        return;
+    }
+    let tuple = FourTuple {
+        local: SocketAddrV4::new(dst, tcp.dst_port()),
+        remote: SocketAddrV4::new(src, tcp.src_port()),
+    };
+    let flags = tcp.flags();
+    let bare_syn = flags.contains(TcpFlags::SYN)
+        && !flags.intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
+
+    if let Some(sock) = ns.tcp.lookup(&tuple) {
+        if !bare_syn {
+            sock.deliver(ns, pkt);
+            return;
+        }
+        let Ok(seg) = TcpRepr::parse(&tcp, src, dst, ChecksumMode::Offloaded) else {
+            m.inc(Tcp::InErrs);
+            return;
+        };
+        // linux: tcp_timewait_state_process → TCP_TW_SYN
+        let reuse = sock.with_user(ns, |st, _| {
+            let ok = st.conn.time_wait_accepts_syn(&seg);
+            if ok {
+                st.conn.abort();
+            }
+            ok
+        });
+        if !reuse {
+            sock.deliver(ns, pkt);
+            return;
+        }
+        m.inc(TcpExt::TCPTimeWaitReuse);
+    }
+
+    let Ok(seg) = TcpRepr::parse(&tcp, src, dst, ChecksumMode::Offloaded) else {
+        m.inc(Tcp::InErrs);
+        return;
+    };
+    if tuple.local.port() == 0 || tuple.remote.port() == 0 {
+        m.inc(Tcp::InErrs);
+        return;
+    }
+    let listener = percore::with_snapshot(&ns.owner, &ns.tcp.listeners, |map| {
+        TcpTable::listener(map, dst, tuple.local.port()).cloned()
+    });
+    match listener {
+        Some(l) if bare_syn => listen::on_syn(ns, &l, tuple, &seg),
+        Some(l)
+            if flags.contains(TcpFlags::ACK) && !flags.intersects(TcpFlags::SYN | TcpFlags::RST) =>
+        {
+            if !listen::on_cookie_ack(ns, &l, tuple, &seg) {
+                xmit::send_reset(ns, dst, src, &seg);
+            }
+        }
+        _ => xmit::send_reset(ns, dst, src, &seg),
+    }
+}
