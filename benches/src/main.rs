@@ -3,7 +3,9 @@
 //!
 //! Suites: `runtime` (executor: spawn/join, wakes, timers vs tokio),
 //! `igb` (emulated NIC data path), `udp` (64-byte datagrams between
-//! namespaces vs tokio on loopback), or `all`. A suite is a module with a `run() -> Table` function registered
+//! namespaces vs tokio on loopback), `tcp` (request/response, bulk,
+//! connect/close and idle memory vs tokio on loopback and smoltcp), or
+//! `all`. A suite is a module with a `run() -> Table` function registered
 //! in [`SUITES`].
 
 use std::fmt::Write as _;
@@ -11,6 +13,7 @@ use std::process::ExitCode;
 
 mod igb;
 mod runtime;
+mod tcp;
 mod udp;
 
 /// A suite: its name on the command line and the function that runs it.
@@ -21,14 +24,16 @@ const SUITES: &[Suite] = &[
     ("runtime", runtime::run),
     ("igb", igb::run),
     ("udp", udp::run),
+    ("tcp", tcp::run),
 ];
 
 /// Throughput results of one suite: one row per benchmark, one column per
-/// system (netrt first, then its peers); ratios are netrt / peer.
+/// system (netrt first, then its peers); ratios are netrt / peer. Figures
+/// are ops/s unless a row names its own unit.
 pub struct Table {
     title: String,
     systems: Vec<String>,
-    rows: Vec<(String, Vec<Option<f64>>)>,
+    rows: Vec<(String, &'static str, Vec<Option<f64>>)>,
     notes: Vec<String>,
 }
 
@@ -45,8 +50,13 @@ impl Table {
 
     /// Adds a benchmark with one ops/s figure per system (`None`: not run).
     pub fn row(&mut self, bench: &str, ops_per_sec: Vec<Option<f64>>) {
-        assert_eq!(ops_per_sec.len(), self.systems.len());
-        self.rows.push((bench.to_string(), ops_per_sec));
+        self.row_in(bench, "ops/s", ops_per_sec);
+    }
+
+    /// Adds a benchmark whose figures are in `unit` (e.g. "Gbit/s").
+    pub fn row_in(&mut self, bench: &str, unit: &'static str, figures: Vec<Option<f64>>) {
+        assert_eq!(figures.len(), self.systems.len());
+        self.rows.push((bench.to_string(), unit, figures));
     }
 
     /// Adds a line printed under the table.
@@ -55,15 +65,28 @@ impl Table {
     }
 
     fn render(&self) -> String {
+        // One unit for the whole table goes in the header, else in each row.
+        let unit = match self.rows.first() {
+            Some((_, u, _)) if self.rows.iter().all(|r| r.1 == *u) => Some(*u),
+            _ => None,
+        };
+        let column = |s: &str| match unit {
+            Some(u) => format!("{s} {u}"),
+            None => s.to_string(),
+        };
         let mut head = vec!["benchmark".to_string()];
-        head.push(format!("{} ops/s", self.systems[0]));
+        head.push(column(&self.systems[0]));
         for s in &self.systems[1..] {
-            head.push(format!("{s} ops/s"));
+            head.push(column(s));
             head.push(format!("netrt/{s}"));
         }
         let mut lines = vec![head];
-        for (name, v) in &self.rows {
-            let mut line = vec![name.clone(), fmt_ops(v[0])];
+        for (name, row_unit, v) in &self.rows {
+            let name = match unit {
+                Some(_) => name.clone(),
+                None => format!("{name} ({row_unit})"),
+            };
+            let mut line = vec![name, fmt_ops(v[0])];
             for peer in &v[1..] {
                 line.push(fmt_ops(*peer));
                 line.push(match (v[0], peer) {
@@ -103,6 +126,7 @@ fn fmt_ops(v: Option<f64>) -> String {
         None => "-".into(),
         Some(v) if v >= 1e6 => format!("{:.2}M", v / 1e6),
         Some(v) if v >= 1e3 => format!("{:.1}k", v / 1e3),
+        Some(v) if v < 100.0 => format!("{v:.2}"),
         Some(v) => format!("{v:.0}"),
     }
 }

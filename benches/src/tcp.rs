@@ -1,0 +1,115 @@
+//! TCP benchmarks (issue 5): netrt between two namespaces over an emulated
+//! igb cable, tokio on the kernel's loopback and smoltcp on its own
+//! loopback device, in the same run, each measured on:
+//!
+//! (a) [`RR_CONNS`] connections doing [`MSG`]-byte request/response
+//!     (one request outstanding per connection), transactions/s;
+//! (b) one bulk stream, Gbit/s of payload;
+//! (c) connect + accept + close cycles/s (the server closes first);
+//! (d) heap bytes per idle established connection end, counted by the
+//!     binary's global allocator ([`heap`]).
+//!
+//! netrt and tokio run the same async code ([`workload`]); smoltcp, which
+//! has no executor, runs the same shapes from one thread's poll loop.
+
+mod heap;
+mod smoltcp_peer;
+mod tokio_peer;
+mod workload;
+
+use std::time::Duration;
+
+use crate::Table;
+
+/// Cores (netrt) / worker threads (tokio); smoltcp runs on one thread.
+const CORES: usize = 2;
+/// Connections in the request/response shape.
+const RR_CONNS: usize = 64;
+/// Request and response size.
+const MSG: usize = 64;
+const RUN_RR: Duration = Duration::from_secs(2);
+const RUN_BULK: Duration = Duration::from_secs(1);
+/// Bytes per write (and read buffer) in the bulk shape.
+const BULK_CHUNK: usize = 64 * 1024;
+const RUN_CONNECT: Duration = Duration::from_secs(1);
+/// Concurrent connect/close loops per core.
+const CONNECTORS_PER_CORE: usize = 8;
+/// Idle connections opened for the memory figure.
+const IDLE_CONNS: usize = 1000;
+
+/// What one system measured; `None` where a shape could not run.
+pub struct Figures {
+    rr: Option<f64>,
+    bulk_gbps: Option<f64>,
+    connect: Option<workload::ConnectFigure>,
+    idle_bytes: Option<f64>,
+}
+
+/// The suite.
+pub fn run() -> Table {
+    let tokio = tokio_peer::run();
+    let smol = smoltcp_peer::run();
+    let mut table = Table::new(
+        "TCP: netrt namespaces over an emulated igb cable vs tokio on kernel loopback \
+         vs smoltcp on its loopback device",
+        &["netrt", "tokio", "smoltcp"],
+    );
+    let netrt: Option<Figures> = None;
+    let systems = [netrt.as_ref(), Some(&tokio), Some(&smol)];
+    let col = |f: fn(&Figures) -> Option<f64>| systems.iter().map(|s| s.and_then(f)).collect();
+    table.row_in(
+        &format!("(a) {RR_CONNS} conns x {MSG} B request/response"),
+        "trans/s",
+        col(|f| f.rr),
+    );
+    table.row_in("(b) one bulk stream", "Gbit/s", col(|f| f.bulk_gbps));
+    table.row_in(
+        "(c) connect+accept+close",
+        "conn/s",
+        col(|f| f.connect.as_ref().map(|c| c.rate)),
+    );
+    table.row_in(
+        "(d) idle established conn, heap per end",
+        "bytes",
+        col(|f| f.idle_bytes),
+    );
+    table.note(
+        "netrt: not measured yet (its TCP socket API, netrt::net::TcpStream, does not exist yet)",
+    );
+    table.note(format!(
+        "tokio: multi-thread runtime, {CORES} workers, defaults otherwise; kernel loopback \
+         (MTU 65536, TSO/GRO, no checksums computed)"
+    ));
+    table.note(smoltcp_peer::describe());
+    table.note(format!(
+        "(a) {} s, nodelay on every socket; (b) {} s of {} KiB writes; (c) {} loops/core for {} s, \
+         client connects, server accepts and closes, client sees EOF and closes",
+        RUN_RR.as_secs(),
+        RUN_BULK.as_secs(),
+        BULK_CHUNK / 1024,
+        CONNECTORS_PER_CORE,
+        RUN_CONNECT.as_secs()
+    ));
+    table.note(format!(
+        "(d) lower is better: net heap growth over opening {IDLE_CONNS} connections / {} ends \
+         (stream handles' own size excluded); tokio: user space only, the kernel's socket \
+         memory is not visible; smoltcp: its socket plus the rx/tx buffers the app must \
+         allocate up front",
+        2 * IDLE_CONNS
+    ));
+    let failures: Vec<String> = [
+        ("netrt", &netrt),
+        ("tokio", &Some(tokio)),
+        ("smoltcp", &Some(smol)),
+    ]
+    .iter()
+    .filter_map(|(name, f)| {
+        let c = f.as_ref()?.connect.as_ref()?;
+        (c.failures > 0).then(|| format!("{name} {}", c.failures))
+    })
+    .collect();
+    if !failures.is_empty() {
+        table.note(format!("(c) failed connects: {}", failures.join(", ")));
+    }
+    table
+}
