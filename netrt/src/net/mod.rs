@@ -1,5 +1,6 @@
 //! Sockets over netrt's own stack, shaped like `tokio::net`.
 //!
+//! * [`TcpListener`], [`TcpStream`], [`TcpSocket`]: TCP (IPv4).
 //! * [`UdpSocket`]: datagrams (IPv4).
 //! * [`ToSocketAddrs`] / [`lookup_host`]: address conversion (IP literals
 //!   and `localhost`; there is no DNS).
@@ -8,9 +9,14 @@
 //! ([`Namespace::current`](crate::stack::ns::Namespace::current)).
 
 mod addr;
+mod tcp;
 mod udp;
 
 pub use addr::{lookup_host, Addrs, ToSocketAddrs};
+pub use tcp::{
+    Incoming, OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpListener, TcpSocket,
+    TcpStream, WriteHalf, DEFAULT_BACKLOG,
+};
 pub use udp::UdpSocket;
 
 /// Largest payload of one UDP datagram (65,507 bytes); larger sends fail

@@ -51,6 +51,11 @@ pub struct NetifStats {
     /// Frames dropped because the target backlog was full
     /// (linux: `softnet_stat` dropped column).
     pub backlog_drops: u64,
+    /// Packets GRO built from more than one wire segment.
+    pub gro_packets: u64,
+    /// Wire segments those packets carry beyond the first (segments GRO
+    /// saved the stack from processing one by one).
+    pub gro_merged: u64,
 }
 
 /// Which counter of [`Counters`].
@@ -64,8 +69,10 @@ enum C {
     UnknownProto,
     RpsSteered,
     BacklogDrops,
+    GroPackets,
+    GroMerged,
 }
-const NCOUNTERS: usize = C::BacklogDrops as usize + 1;
+const NCOUNTERS: usize = C::GroMerged as usize + 1;
 
 /// Per-namespace, per-core receive counters.
 #[derive(Default)]
@@ -100,6 +107,8 @@ impl Counters {
             rx_unknown_proto: g(C::UnknownProto),
             rps_steered: g(C::RpsSteered),
             backlog_drops: g(C::BacklogDrops),
+            gro_packets: g(C::GroPackets),
+            gro_merged: g(C::GroMerged),
         }
     }
 }
@@ -108,6 +117,11 @@ impl Counters {
 /// `pkt` holds a whole Ethernet frame, `pkt.meta()` what the device
 /// reported.
 pub(crate) fn receive(ns: &NsInner, dev: &Arc<dyn NetDevice>, pkt: PacketBuf) {
+    let segs = pkt.meta().gro_segs;
+    if segs > 1 {
+        ns.netif.inc(C::GroPackets);
+        ns.netif.0.add(C::GroMerged as usize, u64::from(segs - 1));
+    }
     // linux: get_rps_cpu + enqueue_to_backlog
     if dev.rps_enabled() {
         if let Some(target) = rps_target(pkt.meta().rss_hash) {

@@ -47,6 +47,7 @@ use parking_lot::Mutex;
 use super::{DevCounter, DevCounters, DevFeatures, DevStats, NetDevice};
 use crate::runtime::napi::{Napi, NapiHandle};
 use crate::runtime::Handle;
+use crate::stack::gro::{self, Gro};
 use crate::stack::ns::NsInner;
 use crate::stack::percore::{self, TxFlush};
 use crate::stack::ptype::{TapDirection, Taps};
@@ -79,6 +80,8 @@ pub struct IgbNetDev {
     mtu: AtomicUsize,
     promiscuous: bool,
     rps: AtomicBool,
+    /// Generic receive offload on (the default) or off.
+    gro: AtomicBool,
     ns: Weak<NsInner>,
     taps: Taps,
     queues: Box<[Arc<IgbQueue>]>,
@@ -162,6 +165,7 @@ impl IgbNetDev {
             mtu: AtomicUsize::new(ETH_MTU),
             promiscuous: rctl_bits & rctl::UPE != 0,
             rps: AtomicBool::new(false),
+            gro: AtomicBool::new(true),
             ns: Arc::downgrade(ns),
             taps: ns.taps.clone(),
             queues,
@@ -180,6 +184,7 @@ impl IgbNetDev {
                     dev: Arc::downgrade(&dev),
                     queue: i,
                     batch: Vec::with_capacity(NAPI_WEIGHT),
+                    gro: Gro::new(),
                 }),
             )?;
             let _ = q.kick.set(napi.waker());
@@ -357,6 +362,15 @@ impl NetDevice for IgbNetDev {
         self.rps.load(Ordering::Relaxed)
     }
 
+    fn set_gro(&self, on: bool) -> io::Result<()> {
+        self.gro.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn gro_enabled(&self) -> bool {
+        self.gro.load(Ordering::Relaxed)
+    }
+
     /// RSS as the port computes it, the core polling that queue, then RPS.
     fn rx_core(&self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<usize> {
         let napis = self.napis.get()?;
@@ -430,6 +444,8 @@ struct IgbNapi {
     /// Frames of the current poll, received under the queue lock and
     /// processed after it (keeps its capacity: no allocation per poll).
     batch: Vec<PacketBuf>,
+    /// TCP segments being merged during the current poll.
+    gro: Gro,
 }
 
 impl Napi for IgbNapi {
@@ -441,7 +457,7 @@ impl Napi for IgbNapi {
             return 0;
         };
         let q = &dev.queues[self.queue];
-        let batch = &mut self.batch;
+        let (batch, gro) = (&mut self.batch, &mut self.gro);
         percore::napi_scope(|| {
             let (work, tx_waiting) = {
                 let mut st = q.state.lock();
@@ -449,10 +465,9 @@ impl Napi for IgbNapi {
                 (work, st.has_tx_backlog())
             };
             let netdev: Arc<dyn NetDevice> = dev.clone();
-            for pkt in batch.drain(..) {
-                dev.counters.rx(pkt.len());
-                netif::receive(&ns, &netdev, pkt);
-            }
+            let frames = batch.drain(..).inspect(|pkt| dev.counters.rx(pkt.len()));
+            let gro_on = gro::enabled(&ns, &dev.gro);
+            gro.run(gro_on, frames, &mut |pkt| netif::receive(&ns, &netdev, pkt));
             // TX completions made room: run what waited for the ring.
             if tx_waiting {
                 percore::defer_tx(&dev.flushers[self.queue]);

@@ -9,9 +9,9 @@
 pub mod igb;
 pub mod loopback;
 pub mod tap;
-pub mod tap;
 
 use std::fmt;
+use std::io;
 use std::net::SocketAddrV4;
 
 use super::percore::PerCoreCounters;
@@ -87,6 +87,20 @@ pub trait NetDevice: Send + Sync + 'static {
     /// Whether received frames are spread over cores by their RSS hash
     /// (Receive Packet Steering, linux: `rps_cpus`).
     fn rps_enabled(&self) -> bool {
+        false
+    }
+    /// Turns generic receive offload on or off (`ethtool -K dev gro`):
+    /// in-order TCP segments of a flow received in one NAPI poll are
+    /// merged before IP input. `Unsupported` for a device without it.
+    fn set_gro(&self, on: bool) -> io::Result<()> {
+        let _ = on;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the device does not do GRO",
+        ))
+    }
+    /// Whether GRO is on.
+    fn gro_enabled(&self) -> bool {
         false
     }
     /// The core that will process a TCP frame arriving on this device

@@ -40,7 +40,7 @@ use crate::wire::EthernetAddress;
 pub(crate) use input::rcv;
 pub use output::OutParams;
 #[allow(unused_imports)] // select_source, route_mtu: for TCP (issue 5)
-pub(crate) use output::{output, route_mtu, select_source};
+pub(crate) use output::{output, select_source};
 
 /// TTL of locally generated datagrams (Linux `ip_default_ttl`).
 pub const DEFAULT_TTL: u8 = 64;

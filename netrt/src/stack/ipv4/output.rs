@@ -186,15 +186,6 @@ pub(crate) fn select_source(ns: &NsInner, dst: Ipv4Addr) -> io::Result<Ipv4Addr>
     })
 }
 
-/// The MTU toward `dst`: the largest datagram (IP header included) sent
-/// there unfragmented. // linux: dst_mtu
-pub(crate) fn route_mtu(ns: &NsInner, dst: Ipv4Addr) -> io::Result<usize> {
-    let route = percore::with_routes(ns, |r| r.lookup(dst)).ok_or_else(|| no_route(dst))?;
-    percore::with_devices(ns, |devs| {
-        Ok(out_device(devs, &route)?.mtu().min(MAX_PACKET_LEN))
-    })
-}
-
 /// The device a route sends through (loopback for our own addresses),
 /// from the namespace's device list.
 pub(crate) fn out_device<'d>(

@@ -64,7 +64,9 @@ impl Listener {
         Listener {
             local: SocketAddrV4::new(claim.addr, claim.port),
             backlog: backlog.clamp(1, SOMAXCONN),
-            queues: (0..cores.max(1)).map(|_| Mutex::new(VecDeque::new())).collect(),
+            queues: (0..cores.max(1))
+                .map(|_| Mutex::new(VecDeque::new()))
+                .collect(),
             queued: AtomicUsize::new(0),
             syn_recv: AtomicUsize::new(0),
             waiters: Mutex::new(Wakers::default()),
@@ -169,11 +171,6 @@ impl Listener {
         self.waiters.lock().take().wake();
     }
 
-    /// Whether [`close`](Self::close) ran.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
     /// The configuration of a connection accepted from `remote`.
     fn child_config(&self, ns: &NsInner, remote: Ipv4Addr) -> TcpConfig {
         socket::conn_config(ns, self.cfg.clone(), remote)
@@ -272,11 +269,20 @@ fn send_cookie(ns: &NsInner, cfg: &TcpConfig, tuple: FourTuple, syn: &TcpRepr<'_
 /// An ACK for `l` that matched no connection: maybe the end of a cookie
 /// handshake. Returns `false` when it is not (the caller resets).
 /// // linux: cookie_v4_check
-pub(crate) fn on_cookie_ack(ns: &NsInner, l: &Arc<Listener>, tuple: FourTuple, ack: &TcpRepr<'_>) -> bool {
+pub(crate) fn on_cookie_ack(
+    ns: &NsInner,
+    l: &Arc<Listener>,
+    tuple: FourTuple,
+    ack: &TcpRepr<'_>,
+) -> bool {
     let now = Instant::now();
     let m = mib(ns);
     let client_isn = ack.seq_number - 1;
-    let Some(mss) = ns.tcp.cookies.check(&tuple, client_isn, ack.ack_number, now) else {
+    let Some(mss) = ns
+        .tcp
+        .cookies
+        .check(&tuple, client_isn, ack.ack_number, now)
+    else {
         m.inc(TcpExt::SyncookiesFailed);
         return false;
     };

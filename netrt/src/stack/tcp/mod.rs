@@ -24,6 +24,7 @@ pub mod conn;
 pub mod isn;
 pub(crate) mod listen;
 pub mod ooo;
+pub(crate) mod open;
 pub(crate) mod rcv;
 pub mod rtt;
 pub mod scoreboard;

@@ -79,7 +79,8 @@ pub(crate) fn rcv(ns: &NsInner, ip: &Ipv4Repr, pkt: PacketBuf) {
     match listener {
         Some(l) if bare_syn => listen::on_syn(ns, &l, tuple, &seg),
         Some(l)
-            if flags.contains(TcpFlags::ACK) && !flags.intersects(TcpFlags::SYN | TcpFlags::RST) =>
+            if flags.contains(TcpFlags::ACK)
+                && !flags.intersects(TcpFlags::SYN | TcpFlags::RST) =>
         {
             if !listen::on_cookie_ack(ns, &l, tuple, &seg) {
                 xmit::send_reset(ns, dst, src, &seg);

@@ -85,7 +85,11 @@ impl<T, B> SockLock<T, B> {
     }
 
     /// Processes the backlog until it stays empty across the unlock.
-    fn drain_and_unlock<'a>(&'a self, mut guard: Guard<'a, T>, process: &mut impl FnMut(&mut T, B)) {
+    fn drain_and_unlock<'a>(
+        &'a self,
+        mut guard: Guard<'a, T>,
+        process: &mut impl FnMut(&mut T, B),
+    ) {
         loop {
             while self.pending.load(Ordering::SeqCst) > 0 {
                 let items = std::mem::take(&mut *lock(&self.backlog));
@@ -145,8 +149,7 @@ mod tests {
                 s.push(100);
                 // The receive path runs on another thread while we hold
                 // the lock.
-                std::thread::scope(|sc| sc.spawn(|| l.deliver(2, |s, b| s.push(b))).join())
-                    .unwrap()
+                std::thread::scope(|sc| sc.spawn(|| l.deliver(2, |s, b| s.push(b))).join()).unwrap()
             },
             |s, b| s.push(b),
         );

@@ -11,12 +11,12 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
+use std::net::{Ipv4Addr, Shutdown};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use super::conn::{Connection, Counters, InputResult, Keepalive, State, TcpConfig};
+use super::conn::{Connection, Counters, InputResult, State, TcpConfig};
 use super::listen::Listener;
 use super::sock_lock::SockLock;
 use super::table::PortClaim;
@@ -112,7 +112,14 @@ impl TcpSock {
             |st| {
                 let now = Instant::now();
                 let r = f(st, now);
-                after_event(ns, self, st, now, InputResult::default(), &mut wake.borrow_mut());
+                after_event(
+                    ns,
+                    self,
+                    st,
+                    now,
+                    InputResult::default(),
+                    &mut wake.borrow_mut(),
+                );
                 r
             },
             |st, pkt| self.rx_segment(ns, st, pkt, &mut wake.borrow_mut()),
@@ -125,9 +132,9 @@ impl TcpSock {
     /// header pulled, checksum verified) now or queues it on the backlog.
     pub(crate) fn deliver(self: &Arc<Self>, ns: &NsInner, pkt: PacketBuf) {
         let wake = RefCell::new(Wake::default());
-        let queued = self
-            .lock
-            .deliver(pkt, |st, pkt| self.rx_segment(ns, st, pkt, &mut wake.borrow_mut()));
+        let queued = self.lock.deliver(pkt, |st, pkt| {
+            self.rx_segment(ns, st, pkt, &mut wake.borrow_mut())
+        });
         if queued {
             mib(ns).inc(TcpExt::TCPBacklogQueued);
         }
@@ -135,7 +142,13 @@ impl TcpSock {
     }
 
     /// One segment through the engine. // linux: tcp_v4_do_rcv
-    fn rx_segment(self: &Arc<Self>, ns: &NsInner, st: &mut SockState, pkt: PacketBuf, wake: &mut Wake) {
+    fn rx_segment(
+        self: &Arc<Self>,
+        ns: &NsInner,
+        st: &mut SockState,
+        pkt: PacketBuf,
+        wake: &mut Wake,
+    ) {
         let (local, remote) = (*self.tuple.local.ip(), *self.tuple.remote.ip());
         let Ok(tcp) = TcpPacket::new_checked(pkt.data()) else {
             mib(ns).inc(Tcp::InErrs);
@@ -232,7 +245,11 @@ impl TcpSock {
     }
 
     /// Ready once reading would not block.
-    pub(crate) fn poll_read_ready(self: &Arc<Self>, ns: &NsInner, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_read_ready(
+        self: &Arc<Self>,
+        ns: &NsInner,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         self.with_user(ns, |st, _| {
             let c = &st.conn;
             if c.recv_queue() > 0
@@ -250,7 +267,11 @@ impl TcpSock {
     }
 
     /// Ready once writing would not block (or would fail).
-    pub(crate) fn poll_write_ready(self: &Arc<Self>, ns: &NsInner, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_write_ready(
+        self: &Arc<Self>,
+        ns: &NsInner,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         self.with_user(ns, |st, _| {
             let c = &st.conn;
             let handshaking = matches!(c.state(), State::SynSent | State::SynReceived);
@@ -265,7 +286,11 @@ impl TcpSock {
 
     /// Ready once the handshake finished: `Ok` when established,
     /// the connection's error otherwise. // linux: inet_wait_for_connect
-    pub(crate) fn poll_connected(self: &Arc<Self>, ns: &NsInner, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_connected(
+        self: &Arc<Self>,
+        ns: &NsInner,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         self.with_user(ns, |st, _| match st.conn.state() {
             State::SynSent | State::SynReceived => {
                 st.writers.register(cx.waker());
@@ -315,11 +340,6 @@ impl TcpSock {
                 st.conn.orphan(now);
             }
         })
-    }
-
-    /// Sets keepalive probing.
-    pub(crate) fn set_keepalive(self: &Arc<Self>, ns: &NsInner, k: Option<Keepalive>) {
-        self.with_user(ns, |st, now| st.conn.set_keepalive(k, now))
     }
 
     /// The pending error, taken (`SO_ERROR`).
@@ -481,9 +501,4 @@ pub(crate) fn conn_config(ns: &NsInner, mut cfg: TcpConfig, remote: Ipv4Addr) ->
 /// The address a connection to `remote` leaves from.
 pub(crate) fn source_for(ns: &NsInner, remote: Ipv4Addr) -> io::Result<Ipv4Addr> {
     ipv4::output::select_source(ns, remote)
-}
-
-/// A (local, remote) pair as a [`FourTuple`].
-pub(crate) fn tuple(local: SocketAddrV4, remote: SocketAddrV4) -> FourTuple {
-    FourTuple { local, remote }
 }

@@ -20,7 +20,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hashbrown::{DefaultHashBuilder, HashMap};
 use parking_lot::{Mutex, RwLock};
@@ -206,9 +206,8 @@ impl TcpTable {
         let port = if port == 0 {
             let p = &mut *ports;
             let bound = &p.bound;
-            p.alloc.pick(addr, None, |c| {
-                !bound.keys().any(|&(_, bp)| bp == c)
-            })?
+            p.alloc
+                .pick(addr, None, |c| !bound.keys().any(|&(_, bp)| bp == c))?
         } else if ports.conflicts(addr, port, reuse, listening) {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
@@ -278,7 +277,9 @@ impl TcpTable {
 
     /// Gives a claim back.
     pub(crate) fn release_port(&self, claim: PortClaim) {
-        self.ports.lock().remove(claim.addr, claim.port, claim.listening);
+        self.ports
+            .lock()
+            .remove(claim.addr, claim.port, claim.listening);
     }
 
     /// Whether (addr, port) is held by anyone (tests, diagnostics).
@@ -303,18 +304,34 @@ impl TcpTable {
         let ms = now.saturating_duration_since(self.epoch).as_millis() as u32;
         self.isn.ts_offset(local, remote).wrapping_add(ms)
     }
-
-    /// Every connection in the table (for shutdown and diagnostics).
-    pub(crate) fn all(&self) -> Vec<Arc<TcpSock>> {
-        self.shards
-            .iter()
-            .flat_map(|s| s.lock().values().cloned().collect::<Vec<_>>())
-            .collect()
-    }
 }
 
-/// The default TIME-WAIT length, for documentation.
-pub const DEFAULT_TIME_WAIT: Duration = Duration::from_secs(60);
+impl crate::stack::ns::Namespace {
+    /// Changes the TCP defaults of connections and listeners made from
+    /// now on (`sysctl net.ipv4.tcp_*`): TIME-WAIT length, buffer sizes,
+    /// RTO bounds, congestion control, TSO size, ...
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ns = netrt::stack::ns::Namespace::new("t").unwrap();
+    /// ns.set_tcp_defaults(|c| c.time_wait = Duration::from_secs(1));
+    /// assert_eq!(ns.tcp_defaults().time_wait, Duration::from_secs(1));
+    /// ```
+    pub fn set_tcp_defaults(&self, f: impl FnOnce(&mut TcpConfig)) {
+        self.0.tcp.update_config(f);
+    }
+
+    /// The TCP defaults in force.
+    pub fn tcp_defaults(&self) -> TcpConfig {
+        self.0.tcp.config()
+    }
+
+    /// TCP connections in the namespace's table, in every state from
+    /// SYN-SENT to TIME-WAIT (linux: `ss -t state all | wc -l`).
+    pub fn tcp_connections(&self) -> usize {
+        self.0.tcp.len()
+    }
+}
 
 #[cfg(all(test, not(loom)))]
 mod tests {
@@ -326,7 +343,9 @@ mod tests {
     #[test]
     fn port_rules_follow_linux() {
         let t = TcpTable::new();
-        let l = t.claim_port(Ipv4Addr::UNSPECIFIED, 80, false, true).unwrap();
+        let l = t
+            .claim_port(Ipv4Addr::UNSPECIFIED, 80, false, true)
+            .unwrap();
         // Any address on a wildcard listener's port is taken.
         let e = t.claim_port(A, 80, true, false).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AddrInUse);

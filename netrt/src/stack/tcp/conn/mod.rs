@@ -516,6 +516,11 @@ impl Connection {
         self.cfg.nodelay = nodelay;
     }
 
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> bool {
+        self.cfg.nodelay
+    }
+
     /// Bytes readable now.
     pub fn recv_queue(&self) -> usize {
         self.rcvbuf.len()
