@@ -164,8 +164,9 @@ fn explain(e: io::Error, what: &str) -> io::Error {
         Some(libc::EPERM | libc::EACCES) => io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!(
-                "{what}: {e}; opening /dev/net/tun needs CAP_NET_ADMIN \
-                 (run as root or inside a user+network namespace)"
+                "{what}: {e}; a TAP device needs root, or CAP_NET_ADMIN and \
+                 read-write access to /dev/net/tun (e.g. inside a user+network \
+                 namespace)"
             ),
         ),
         Some(libc::ENOENT | libc::ENODEV | libc::ENXIO) => io::Error::new(
@@ -717,7 +718,9 @@ mod tests {
     fn permission_and_missing_device_errors_say_what_is_needed() {
         let e = explain(io::Error::from_raw_os_error(libc::EPERM), "x");
         assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
-        assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}");
+        for needed in ["root", "CAP_NET_ADMIN", "/dev/net/tun"] {
+            assert!(e.to_string().contains(needed), "{e}");
+        }
         let e = explain(io::Error::from_raw_os_error(libc::ENOENT), "x");
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         assert!(e.to_string().contains("modprobe tun"), "{e}");
