@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use netrt::net::UdpSocket;
 use netrt::runtime::{Builder, Handle, Runtime};
 use netrt::stack::dev::tap::{TapPort, TapPortConfig};
+use netrt::stack::dev::NetDevice;
 use netrt::stack::ns::Namespace;
 use netrt::stack::pcap::PcapReader;
-use netrt::stack::topology::parse_cidr;
+use netrt::stack::topology::{parse_cidr, Topology};
 
 const SKIP: &str = "skipped: TAP tests need root (CAP_NET_ADMIN) to create a network namespace";
 const NETRT_IP: &str = "10.77.0.2";
@@ -376,4 +377,55 @@ fn without_permission_the_error_says_what_is_needed() {
     })
     .join()
     .unwrap();
+}
+
+#[test]
+fn topology_wires_a_namespace_to_a_prepared_tap() {
+    in_netns(|| {
+        // The README flow: the Linux side prepared first, then the program.
+        ip(&["tuntap", "add", "dev", "tt0", "mode", "tap"]);
+        ip(&["link", "set", "tt0", "up"]);
+        ip(&["addr", "add", &format!("{LINUX_IP}/24"), "dev", "tt0"]);
+        let rt = Builder::new().cores(2).build().unwrap();
+        let topo = Topology::new()
+            .namespace("server")
+            .tap(
+                "server",
+                &format!("{NETRT_IP}/24"),
+                TapPortConfig::new("tt0"),
+            )
+            .route("server", &format!("default via {LINUX_IP}"))
+            .build(&rt.handle())
+            .unwrap();
+        let port = topo.tap_port("tt0").unwrap().clone();
+        let server = topo.ns("server").clone();
+        assert_eq!(
+            topo.device("server", "eth0").unwrap().ifindex(),
+            port.ifindex()
+        );
+        let far = server
+            .routes()
+            .lookup("192.0.2.1".parse().unwrap())
+            .unwrap();
+        assert_eq!(far.next_hop.to_string(), LINUX_IP);
+        let rig = Rig {
+            ns: server,
+            port,
+            rt: rt.handle(),
+        };
+        rt.block_on(async {
+            rig.ping(3, 56).await;
+        });
+        let st = rig.port.stats();
+        assert_eq!(
+            (st.tx_errors, st.tx_drops),
+            (0, 0),
+            "announcement went out: {st:?}"
+        );
+        let text = topo.to_string();
+        assert!(
+            text.contains("tap server/eth0 <-> linux tt0 (1 queues, offloads on)"),
+            "{text}"
+        );
+    });
 }

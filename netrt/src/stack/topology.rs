@@ -41,6 +41,7 @@ use netrt_igb::driver::Itr;
 use netrt_igb::port::{EmulatedPort, PairConfig, PortSpec};
 
 use super::dev::igb::IgbNetDev;
+use super::dev::tap::{TapPort, TapPortConfig};
 use super::dev::NetDevice;
 use super::ns::Namespace;
 use super::route::Route;
@@ -135,6 +136,7 @@ pub struct Topology {
     cables: Vec<(String, String, CableSpec)>,
     routes: Vec<(String, String)>,
     forward: Vec<(String, bool)>,
+    taps: Vec<(String, String, TapPortConfig)>,
 }
 
 impl Topology {
@@ -165,6 +167,17 @@ impl Topology {
         self
     }
 
+    /// Adds an igb port in namespace `ns` wired to the Linux TAP
+    /// `cfg.ifname` (the next free `ethN`, after the cables' devices), with
+    /// address `addr` (`""` for none). The TAP is opened in the network
+    /// namespace of the thread calling [`Topology::build`]; bring its Linux
+    /// side up before building, or the address's announcement is lost.
+    /// See [`Namespace::add_igb_tap`].
+    pub fn tap(mut self, ns: &str, addr: &str, cfg: TapPortConfig) -> Topology {
+        self.taps.push((ns.to_string(), addr.to_string(), cfg));
+        self
+    }
+
     /// Turns IPv4 forwarding of namespace `ns` on or off.
     pub fn forward(mut self, ns: &str, on: bool) -> Topology {
         self.forward.push((ns.to_string(), on));
@@ -181,6 +194,7 @@ impl Topology {
         let mut topo = Topo {
             namespaces: Vec::with_capacity(self.namespaces.len()),
             cables: Vec::with_capacity(self.cables.len()),
+            taps: Vec::with_capacity(self.taps.len()),
         };
         for name in &self.namespaces {
             if topo.get_ns(name).is_some() {
@@ -191,6 +205,16 @@ impl Topology {
         for (i, (a, b, spec)) in self.cables.iter().enumerate() {
             let cable = Self::build_cable(&topo, rt, i + 1, a, b, spec)?;
             topo.cables.push(cable);
+        }
+        for (ns, addr, cfg) in &self.taps {
+            let ns = topo.lookup(ns)?;
+            let addr = parse_opt_cidr(addr)?;
+            let name = format!("eth{}", ns.devices().len() - 1);
+            let port = ns.add_igb_tap(rt, &name, cfg)?;
+            if let Some(addr) = addr {
+                ns.add_address(port.ifindex(), addr)?;
+            }
+            topo.taps.push((ns.clone(), port));
         }
         for (ns, route) in &self.routes {
             let ns = topo.lookup(ns)?;
@@ -355,6 +379,7 @@ fn gateway_device(ns: &Namespace, gw: Ipv4Addr) -> io::Result<IfIndex> {
 pub struct Topo {
     namespaces: Vec<Namespace>,
     cables: Vec<TopoCable>,
+    taps: Vec<(Namespace, TapPort)>,
 }
 
 /// One end of a cable.
@@ -417,6 +442,13 @@ impl Topo {
             .flat_map(|c| [&c.a, &c.b])
             .find(|e| e.ns.name() == ns && e.dev.name() == dev)
             .map(|e| e.dev.clone())
+            .or_else(|| {
+                let (_, port) = self
+                    .taps
+                    .iter()
+                    .find(|(n, p)| n.name() == ns && p.dev().name() == dev)?;
+                Some(port.dev().clone())
+            })
     }
 
     /// The first cable between namespaces `a` and `b` (either way round).
@@ -436,6 +468,14 @@ impl Topo {
     pub fn cables(&self) -> &[TopoCable] {
         &self.cables
     }
+
+    /// The port wired to the Linux TAP `ifname`.
+    pub fn tap_port(&self, ifname: &str) -> Option<&TapPort> {
+        self.taps
+            .iter()
+            .map(|(_, p)| p)
+            .find(|p| p.tap_name() == ifname)
+    }
 }
 
 impl fmt::Debug for Topo {
@@ -443,6 +483,7 @@ impl fmt::Debug for Topo {
         f.debug_struct("Topo")
             .field("namespaces", &self.namespaces)
             .field("cables", &self.cables)
+            .field("taps", &self.taps)
             .finish()
     }
 }
@@ -494,6 +535,26 @@ impl fmt::Display for Topo {
                     s.tx_dropped
                 )?;
             }
+        }
+        for (ns, port) in &self.taps {
+            let s = port.stats();
+            writeln!(
+                f,
+                "tap {}/{} <-> linux {} ({} queues, offloads {}): rx {} frames {} bytes \
+                 ({} dropped), tx {} frames {} bytes ({} dropped, {} errors)",
+                ns.name(),
+                port.dev().name(),
+                port.tap_name(),
+                port.tap_queues(),
+                if port.offloads() { "on" } else { "off" },
+                s.rx_frames,
+                s.rx_bytes,
+                s.rx_drops,
+                s.tx_frames,
+                s.tx_bytes,
+                s.tx_drops,
+                s.tx_errors
+            )?;
         }
         Ok(())
     }
