@@ -6,7 +6,10 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod echo;
 pub mod http;
 pub mod log;
 pub mod netsetup;
 pub mod pattern;
+pub mod serve;
+pub mod signals;

@@ -111,7 +111,7 @@ fn unsupported(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, msg)
 }
 
-/// What a `GET` brought back.
+/// What a request brought back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fetched {
     /// x of the response's `HTTP/1.x`.
@@ -120,111 +120,173 @@ pub struct Fetched {
     pub status: u16,
     /// Reason phrase.
     pub reason: String,
+    /// The server keeps the connection open after this response.
+    pub keep_alive: bool,
     /// Body bytes received.
     pub body_len: u64,
     /// FNV-1a of the body ([`crate::pattern::fnv1a`]).
     pub body_hash: u64,
-    /// Bytes read from the stream (heads and framing included).
-    pub bytes_in: u64,
 }
 
-/// Sends `GET url` on `stream` (already connected to the URL's server),
-/// reads the response, hands body bytes to `sink` in arrival order, and
-/// closes the sending side. Interim 1xx responses are skipped.
-///
-/// Errors: `UnexpectedEof` if the server closes before the response is
-/// complete; `InvalidData` for a malformed response; the stream's and the
-/// sink's errors.
-pub async fn get<S, F>(stream: &mut S, url: &Url, mut sink: F) -> io::Result<Fetched>
+/// A client connection: requests go out on the stream, responses are read
+/// in order from one buffer, so requests may be pipelined (send several,
+/// then read as many responses).
+pub struct Connection<S> {
+    stream: S,
+    buf: Vec<u8>,
+    /// `buf[start..end]`: received, not yet used.
+    start: usize,
+    end: usize,
+    bytes_in: u64,
+    out: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// A connection over `stream` (already connected to the server).
+    pub fn new(stream: S) -> Connection<S> {
+        Connection {
+            stream,
+            buf: vec![0u8; MAX_HEAD + 64 * 1024],
+            start: 0,
+            end: 0,
+            bytes_in: 0,
+            out: Vec::with_capacity(256),
+        }
+    }
+
+    /// Bytes read from the stream so far (heads and framing included).
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in
+    }
+
+    /// Sends a request head (no body) for `url`; with `keep_alive` false
+    /// it asks the server to close after answering.
+    pub async fn send(&mut self, method: &str, url: &Url, keep_alive: bool) -> io::Result<()> {
+        self.out.clear();
+        write_request(
+            &mut self.out,
+            method,
+            &url.authority,
+            &url.target,
+            keep_alive,
+        );
+        self.stream.write_all(&self.out).await?;
+        self.stream.flush().await
+    }
+
+    /// Reads the next response, handing body bytes to `sink` in arrival
+    /// order; `head_request` if it answers a `HEAD` (no body follows).
+    /// Interim 1xx responses are skipped.
+    ///
+    /// Errors: `UnexpectedEof` if the server closes before the response is
+    /// complete; `InvalidData` for a malformed response; the stream's and
+    /// the sink's errors.
+    pub async fn receive<F>(&mut self, head_request: bool, mut sink: F) -> io::Result<Fetched>
+    where
+        F: FnMut(&[u8]) -> io::Result<()>,
+    {
+        let mut scanner = HeadScanner::new();
+        let (mut fetched, kind) = loop {
+            if let Some(len) = scanner.scan(&self.buf[self.start..self.end])? {
+                scanner.reset();
+                let r = parse_response(&self.buf[self.start..self.start + len])?;
+                self.start += len;
+                if (100..200).contains(&r.status) && r.status != 101 {
+                    continue;
+                }
+                let kind = r.body(head_request)?;
+                let f = Fetched {
+                    minor: r.minor,
+                    status: r.status,
+                    reason: r.reason.to_string(),
+                    keep_alive: r.keep_alive,
+                    body_len: 0,
+                    body_hash: 0,
+                };
+                break (f, kind);
+            }
+            if !self.read().await? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection before a complete response head",
+                ));
+            }
+        };
+        let mut dec = BodyDecoder::new(kind);
+        let mut hash = Fnv1a::new();
+        loop {
+            // Decode everything buffered.
+            loop {
+                let step = dec.decode(&self.buf[self.start..self.end])?;
+                if !step.data.is_empty() {
+                    hash.update(step.data);
+                    fetched.body_len += step.data.len() as u64;
+                    sink(step.data)?;
+                }
+                self.start += step.consumed;
+                if step.consumed == 0 || dec.is_done() {
+                    break;
+                }
+            }
+            if dec.is_done() {
+                break;
+            }
+            if !self.read().await? {
+                dec.finish().map_err(|e: ParseError| {
+                    io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{e} (after {} body bytes)", fetched.body_len),
+                    )
+                })?;
+                break;
+            }
+        }
+        fetched.body_hash = hash.finish();
+        Ok(fetched)
+    }
+
+    /// Sends `GET url` and reads the response.
+    pub async fn get<F>(&mut self, url: &Url, keep_alive: bool, sink: F) -> io::Result<Fetched>
+    where
+        F: FnMut(&[u8]) -> io::Result<()>,
+    {
+        self.send("GET", url, keep_alive).await?;
+        self.receive(false, sink).await
+    }
+
+    /// Closes the sending side.
+    pub async fn close(&mut self) -> io::Result<()> {
+        self.stream.close().await
+    }
+
+    /// Reads more into the buffer (making room first); false at end of
+    /// stream.
+    async fn read(&mut self) -> io::Result<bool> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if self.buf.len() - self.end < 4096 {
+            // The unfinished part is a head (< MAX_HEAD, the scanner's
+            // limit) or a chunk-size line: it fits at the front.
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        self.bytes_in += n as u64;
+        Ok(n > 0)
+    }
+}
+
+/// One `GET url` on `stream` (asking the server to close), then closes the
+/// sending side; see [`Connection::receive`].
+pub async fn get<S, F>(stream: S, url: &Url, sink: F) -> io::Result<Fetched>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnMut(&[u8]) -> io::Result<()>,
 {
-    let mut request = Vec::with_capacity(256);
-    write_request(&mut request, "GET", &url.authority, &url.target);
-    stream.write_all(&request).await?;
-    stream.flush().await?;
-
-    let mut buf = vec![0u8; MAX_HEAD + 64 * 1024];
-    let (mut start, mut end) = (0usize, 0usize);
-    let mut bytes_in = 0u64;
-    let mut scanner = HeadScanner::new();
-    // The final (non-1xx) response head.
-    let (mut fetched, kind) = loop {
-        if let Some(len) = scanner.scan(&buf[start..end])? {
-            scanner.reset();
-            let r = parse_response(&buf[start..start + len])?;
-            start += len;
-            if (100..200).contains(&r.status) && r.status != 101 {
-                continue;
-            }
-            let kind = r.body(false)?;
-            let f = Fetched {
-                minor: r.minor,
-                status: r.status,
-                reason: r.reason.to_string(),
-                body_len: 0,
-                body_hash: 0,
-                bytes_in: 0,
-            };
-            break (f, kind);
-        }
-        if end == buf.len() {
-            buf.copy_within(start..end, 0);
-            (start, end) = (0, end - start);
-        }
-        let n = stream.read(&mut buf[end..]).await?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection before a complete response head",
-            ));
-        }
-        end += n;
-        bytes_in += n as u64;
-    };
-
-    let mut dec = BodyDecoder::new(kind);
-    let mut hash = Fnv1a::new();
-    loop {
-        // Decode everything buffered.
-        loop {
-            let step = dec.decode(&buf[start..end])?;
-            if !step.data.is_empty() {
-                hash.update(step.data);
-                fetched.body_len += step.data.len() as u64;
-                sink(step.data)?;
-            }
-            start += step.consumed;
-            if step.consumed == 0 || dec.is_done() {
-                break;
-            }
-        }
-        if dec.is_done() {
-            break;
-        }
-        if start == end {
-            (start, end) = (0, 0);
-        } else if buf.len() - end < 4096 {
-            buf.copy_within(start..end, 0);
-            (start, end) = (0, end - start);
-        }
-        let n = stream.read(&mut buf[end..]).await?;
-        if n == 0 {
-            dec.finish().map_err(|e: ParseError| {
-                io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("{e} (after {} body bytes)", fetched.body_len),
-                )
-            })?;
-            break;
-        }
-        end += n;
-        bytes_in += n as u64;
-    }
-    fetched.body_hash = hash.finish();
-    fetched.bytes_in = bytes_in;
-    stream.close().await?;
+    let mut conn = Connection::new(stream);
+    let fetched = conn.get(url, false, sink).await?;
+    conn.close().await?;
     Ok(fetched)
 }
 
@@ -288,6 +350,39 @@ mod tests {
     }
 
     #[test]
+    fn pipelined_responses_on_one_connection() {
+        let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nHTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx";
+        for step in [1, 5, wire.len()] {
+            let mut s = MockStream::new(wire, step);
+            let mut c = Connection::new(&mut s);
+            let u = url("http://10.0.0.2/").unwrap();
+            let mut bodies = Vec::new();
+            for head in [false, false, true, false] {
+                let mut body = Vec::new();
+                let f = block_on(c.receive(head, |d| {
+                    body.extend_from_slice(d);
+                    Ok(())
+                }))
+                .unwrap();
+                bodies.push((f.status, f.keep_alive, body));
+            }
+            assert_eq!(c.bytes_in(), wire.len() as u64);
+            block_on(c.send("GET", &u, true)).unwrap();
+            assert_eq!(
+                bodies,
+                [
+                    (200, true, b"abc".to_vec()),
+                    (200, true, b"de".to_vec()),
+                    (200, true, vec![]),
+                    (404, false, b"x".to_vec()),
+                ],
+                "step {step}"
+            );
+            assert!(String::from_utf8_lossy(&s.output).ends_with("Accept: */*\r\n\r\n"));
+        }
+    }
+
+    #[test]
     fn sends_a_well_formed_request() {
         let (_, _, s) = fetch(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 100);
         let text = String::from_utf8(s.output.clone()).unwrap();
@@ -346,7 +441,6 @@ mod tests {
         let f = r.unwrap();
         assert_eq!(f.body_len, n);
         assert_eq!(f.body_hash, pattern::pattern_hash(n));
-        assert_eq!(f.bytes_in, resp.len() as u64);
         assert_eq!(body.len() as u64, n);
     }
 

@@ -110,14 +110,16 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
-/// Appends a `GET` (or `HEAD`) request head for `target` on `host` to
-/// `out`, asking the server to close after the response.
-pub fn write_request(out: &mut Vec<u8>, method: &str, host: &str, target: &str) {
+/// Appends a request head without a body for `target` on `host` to
+/// `out`; without `keep_alive` it asks the server to close after the
+/// response.
+pub fn write_request(out: &mut Vec<u8>, method: &str, host: &str, target: &str, keep_alive: bool) {
     use std::io::Write;
     let _ = write!(
         out,
-        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: netrt-get/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        env!("CARGO_PKG_VERSION")
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: netrt-get/{}\r\nAccept: */*\r\n{}\r\n",
+        env!("CARGO_PKG_VERSION"),
+        if keep_alive { "" } else { "Connection: close\r\n" }
     );
 }
 
@@ -187,11 +189,16 @@ mod tests {
     #[test]
     fn request_round_trips_through_the_parser() {
         let mut out = Vec::new();
-        write_request(&mut out, "GET", "10.0.0.2:8080", "/bytes/5");
+        write_request(&mut out, "GET", "10.0.0.2:8080", "/bytes/5", false);
         let r = parse_request(&out).unwrap();
         assert_eq!((r.method, r.target, r.minor), ("GET", "/bytes/5", 1));
         assert!(!r.keep_alive);
         assert_eq!(r.field("host"), Some(&b"10.0.0.2:8080"[..]));
+        out.clear();
+        write_request(&mut out, "HEAD", "h", "/", true);
+        let r = parse_request(&out).unwrap();
+        assert_eq!(r.method, "HEAD");
+        assert!(r.keep_alive);
     }
 
     #[test]
