@@ -7,7 +7,9 @@
 
 pub mod args;
 pub mod echo;
+pub mod get;
 pub mod http;
+pub mod httpd;
 pub mod log;
 pub mod netsetup;
 pub mod pattern;
