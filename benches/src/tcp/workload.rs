@@ -79,6 +79,16 @@ pub async fn all<S: Stack>(sys: Arc<S>) -> Figures {
     }
 }
 
+/// Only (a) and (b), for configurations that change the data path.
+pub async fn data_path<S: Stack>(sys: Arc<S>) -> Figures {
+    Figures {
+        idle_bytes: None,
+        rr: Some(request_response(&sys).await),
+        bulk_gbps: Some(bulk(&sys).await),
+        connect: None,
+    }
+}
+
 /// Reads exactly `buf.len()` bytes; `false` on a clean end of stream
 /// before the first byte.
 async fn read_exact<S: Stack>(s: &mut S::Stream, buf: &mut [u8]) -> io::Result<bool> {
