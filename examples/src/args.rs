@@ -327,6 +327,10 @@ pub fn usage<P: Program>() -> String {
 /// Parses the process's arguments, runs `P`, and maps the outcome to an
 /// exit status (see the [module docs](self)).
 pub fn main<P: Program>() -> ExitCode {
+    // Die quietly on a closed stdout (`echo | head`), like C tools do,
+    // instead of panicking in println!: Rust starts with SIGPIPE ignored.
+    // SAFETY: installs the default disposition, no handler code runs.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     match parse::<P>(std::env::args().skip(1)) {
         Ok(Parsed::Help) => {
             print!("{}", usage::<P>());

@@ -17,6 +17,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use futures::future::{self, Either};
 use netrt::runtime::{Builder, Handle, Runtime};
@@ -130,8 +131,8 @@ pub fn finish_capture(common: &Common, capture: Option<PcapHandle>) -> io::Resul
     Ok(())
 }
 
-/// Builds the runtime and the demo network, runs `demo(server, client)`
-/// to completion on it (on core 0, outside any namespace: scope each part
+/// Builds the runtime and the demo network, pings the server from the
+/// client, runs `demo(server, client)` to completion on it (on core 0, outside any namespace: scope each part
 /// with [`Namespace::scope`]), stops the capture and prints the cable's
 /// frame count.
 pub fn run_demo<T, F, Fut>(common: &Common, demo: F) -> io::Result<T>
@@ -144,7 +145,18 @@ where
     println!("{net}");
     let server_eth0 = net.topo().device("server", "eth0").map(|d| d.ifindex());
     let capture = start_capture(common, &net.server, server_eth0)?;
-    let out = rt.block_on(demo(net.server.clone(), net.client.clone()));
+    let (server, client) = (net.server.clone(), net.client.clone());
+    let out = rt.block_on(async move {
+        // The stack answers ping in every example; show it once.
+        match client
+            .ping(SERVER_ADDR, 1, &[0u8; 56], Duration::from_secs(1))
+            .await
+        {
+            Ok(rtt) => println!("ping {SERVER_ADDR}: reply in {rtt:?}"),
+            Err(e) => println!("ping {SERVER_ADDR}: {e}"),
+        }
+        demo(server, client).await
+    });
     finish_capture(common, capture)?;
     println!("cable: {} frames delivered", net.frames());
     out

@@ -11,7 +11,17 @@ use futures::channel::oneshot;
 /// it creates afterwards: call this before building the runtime) and
 /// starts a thread that waits for them; the receiver completes with the
 /// signal number when one arrives.
+///
+/// Their disposition is reset to the default first: a shell starts
+/// background jobs with SIGINT ignored, and an ignored signal is
+/// discarded instead of becoming pending for `sigwait`.
 pub fn stop_on_signal() -> io::Result<oneshot::Receiver<i32>> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: installs the default disposition, no handler code runs.
+        if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
+            return Err(io::Error::last_os_error());
+        }
+    }
     let mut set = MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigemptyset initialises the set it is given; sigaddset and
     // pthread_sigmask then read and write that initialised set only.

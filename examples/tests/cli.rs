@@ -125,6 +125,7 @@ fn echo_demo_round_trips_tcp_and_udp() {
         out.contains("udp echo: 8 of 8 datagrams came back intact"),
         "{out}"
     );
+    assert!(out.contains("ping 10.0.0.2: reply in"), "{out}");
     // Quiet without -v: no per-connection lines.
     assert!(!out.contains("tcp 10.0.0.1:"), "{out}");
     assert!(!out.contains("udp 10.0.0.1:"), "{out}");

@@ -1,4 +1,4 @@
-//! TCP and UDP echo server; see `echo --help` and [`netrt_examples::echo`].
+//! TCP and UDP echo server: see `echo --help` and [`netrt_examples::echo`].
 
 fn main() -> std::process::ExitCode {
     netrt_examples::args::main::<netrt_examples::echo::Echo>()
