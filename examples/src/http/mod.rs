@@ -4,7 +4,8 @@
 //! ([`server`]) and the client's `GET` ([`client`]).
 //!
 //! Everything here works on any `futures::io` stream and is unit-tested
-//! without a network; [`crate::apps`] wires it to netrt's TCP sockets.
+//! without a network; [`crate::httpd`] and [`crate::get`] wire it to
+//! netrt's TCP sockets.
 
 pub mod body;
 pub mod client;
