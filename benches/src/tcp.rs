@@ -48,8 +48,13 @@ pub struct Figures {
 
 /// The suite.
 pub fn run() -> Table {
-    let netrt = netrt_side::run(netrt_side::Config { gro: true });
-    let netrt_no_gro = netrt_side::run_data_path(netrt_side::Config { gro: false });
+    let netrt = netrt_side::run(netrt_side::Config::DEFAULT);
+    let variants = netrt_side::Config::VARIANTS.map(|(name, cfg)| {
+        (
+            format!("  netrt with {name}"),
+            netrt_side::run_data_path(cfg),
+        )
+    });
     let tokio = tokio_peer::run();
     let smol = smoltcp_peer::run();
     let mut table = Table::new(
@@ -62,31 +67,33 @@ pub fn run() -> Table {
     let bulk: Figure = |f| f.bulk_gbps;
     let connect: Figure = |f| f.connect.as_ref().map(|c| c.rate);
     let idle: Figure = |f| f.idle_bytes;
-    let rr_name = format!("(a) {RR_CONNS} conns x {MSG} B request/response");
-    let rows: [(&str, &str, Figure, &Figures); 6] = [
-        (&rr_name, "trans/s", rr, &netrt),
-        ("  netrt with GRO off", "trans/s", rr, &netrt_no_gro),
-        ("(b) one bulk stream", "Gbit/s", bulk, &netrt),
-        ("  netrt with GRO off", "Gbit/s", bulk, &netrt_no_gro),
-        ("(c) connect+accept+close", "conn/s", connect, &netrt),
-        (
-            "(d) idle established conn, heap per end",
-            "bytes",
-            idle,
-            &netrt,
-        ),
-    ];
-    for (name, unit, figure, netrt) in rows {
+    let mut row = |name: &str, unit, figure: Figure, netrt: &Figures| {
         table.row_in(
             name,
             unit,
             vec![figure(netrt), figure(&tokio), figure(&smol)],
         );
+    };
+    let rr_name = format!("(a) {RR_CONNS} conns x {MSG} B request/response");
+    for (name, unit, figure) in [
+        (rr_name.as_str(), "trans/s", rr),
+        ("(b) one bulk stream", "Gbit/s", bulk),
+    ] {
+        row(name, unit, figure, &netrt);
+        for (name, figures) in &variants {
+            row(name, unit, figure, figures);
+        }
     }
+    row("(c) connect+accept+close", "conn/s", connect, &netrt);
+    row(
+        "(d) idle established conn, heap per end",
+        "bytes",
+        idle,
+        &netrt,
+    );
     table.note(
         "netrt: client and server namespaces over an emulated igb cable, 2 cores, a queue \
-         pair per core, ITR off, TX batching on; GRO on unless marked; TSO always on \
-         (IgbNetDev has no knob to turn it off)",
+         pair per core, ITR off, TX batching on; TSO (64 KiB) and GRO on unless marked",
     );
     table.note(format!(
         "tokio: multi-thread runtime, {CORES} workers, defaults otherwise; kernel loopback \

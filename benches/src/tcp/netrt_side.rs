@@ -94,9 +94,48 @@ impl Stack for Netrt {
 /// A netrt configuration under test.
 #[derive(Clone, Copy)]
 pub struct Config {
+    /// TCP segmentation offload: segments of up to 64 KiB handed to the
+    /// igb driver, which the device cuts (`TcpConfig::tso_max`).
+    pub tso: bool,
     /// Generic receive offload on both igb ports.
     pub gro: bool,
 }
+
+impl Config {
+    /// The main rows' configuration: both offloads on.
+    pub const DEFAULT: Config = Config {
+        tso: true,
+        gro: true,
+    };
+
+    /// The variants the data-path shapes also run, with their names.
+    pub const VARIANTS: [(&'static str, Config); 3] = [
+        (
+            "TSO off",
+            Config {
+                tso: false,
+                ..Config::DEFAULT
+            },
+        ),
+        (
+            "GRO off",
+            Config {
+                gro: false,
+                ..Config::DEFAULT
+            },
+        ),
+        (
+            "TSO and GRO off",
+            Config {
+                tso: false,
+                gro: false,
+            },
+        ),
+    ];
+}
+
+/// Largest TSO segment asked for (netrt rounds it down to whole MSS).
+const TSO_MAX: u32 = 64 * 1024;
 
 /// A runtime and the two namespaces, built fresh for each configuration.
 fn setup(cfg: Config) -> (netrt::runtime::Runtime, Arc<Netrt>) {
@@ -119,6 +158,7 @@ fn setup(cfg: Config) -> (netrt::runtime::Runtime, Arc<Netrt>) {
     for ns in [&client, &server] {
         let eth0 = ns.device_by_name("eth0").expect("eth0").ifindex();
         ns.set_gro(eth0, cfg.gro).expect("gro");
+        ns.set_tcp_defaults(|c| c.tso_max = if cfg.tso { TSO_MAX } else { 0 });
     }
     let _topo = topo;
     (

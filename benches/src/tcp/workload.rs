@@ -187,17 +187,14 @@ async fn request_response<S: Stack>(sys: &Arc<S>) -> f64 {
         clients.push(sys.spawn_on(Side::Client, i % CORES, async move {
             let mut s = S::connect(addr).await.expect("connect");
             S::set_nodelay(&s).expect("nodelay");
-            let mut buf = [7u8; MSG];
             // One transaction before the clock starts: the path is warm.
-            S::write_all(&mut s, &buf).await.expect("write");
-            assert!(read_exact::<S>(&mut s, &mut buf).await.expect("read"));
+            transact::<S>(&mut s, 0).await;
             ready_tx.unbounded_send(()).expect("ready");
             let deadline = go.await.expect("go");
             let mut done = 0u64;
             while Instant::now() < deadline {
-                S::write_all(&mut s, &buf).await.expect("write");
-                assert!(read_exact::<S>(&mut s, &mut buf).await.expect("read"));
                 done += 1;
+                transact::<S>(&mut s, done as u8).await;
             }
             (done, Instant::now())
         }));
@@ -218,6 +215,17 @@ async fn request_response<S: Stack>(sys: &Arc<S>) -> f64 {
     }
     server.stop().await;
     total as f64 / (end - start).as_secs_f64()
+}
+
+/// One request/response: [`MSG`] bytes out, the same bytes back (its
+/// first and last carry `tag`, so a stale or misdelivered echo fails).
+async fn transact<S: Stack>(s: &mut S::Stream, tag: u8) {
+    let mut buf = [0x55u8; MSG];
+    buf[0] = tag;
+    buf[MSG - 1] = tag;
+    S::write_all(s, &buf).await.expect("write");
+    assert!(read_exact::<S>(s, &mut buf).await.expect("read"), "echo ended");
+    assert_eq!((buf[0], buf[MSG - 1]), (tag, tag), "wrong echo");
 }
 
 /// (b) One stream, the client writing [`BULK_CHUNK`]-byte buffers for
