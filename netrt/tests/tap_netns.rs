@@ -163,7 +163,14 @@ fn linux_pings_a_tap_backed_namespace_driven_by_the_reactor() {
             rig.ping(5, 56).await;
             // 3000-byte echoes: fragments both ways through the TAP.
             rig.ping(2, 3000).await;
-            let st = rig.port.stats();
+            // The last reply's writer adds to the counters after its
+            // `writev`, which may have woken ping first: let it finish.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let mut st = rig.port.stats();
+            while st.tx_frames < 5 + 2 * 3 && Instant::now() < deadline {
+                netrt::time::sleep(Duration::from_millis(5)).await;
+                st = rig.port.stats();
+            }
             assert!(st.rx_frames >= 5 + 2 * 3, "{st:?}");
             assert!(st.tx_frames >= 5 + 2 * 3, "{st:?}");
             let errors = (st.rx_drops, st.rx_errors, st.tx_drops, st.tx_errors);
