@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::channel::{mpsc, oneshot};
-use futures::future::{select, Either};
+use futures::future::{select, BoxFuture, Either, FutureExt};
 use futures::StreamExt;
 
 use super::heap;
@@ -105,15 +105,14 @@ async fn read_exact<S: Stack>(s: &mut S::Stream, buf: &mut [u8]) -> io::Result<b
 
 /// A listener with one acceptor task per core, each handing accepted
 /// streams to `on_accept` (which runs inline: it spawns if it needs to).
-struct Server<S: Stack> {
+struct Server {
     addr: SocketAddr,
     stops: Vec<oneshot::Sender<()>>,
-    acceptors: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
-    _sys: std::marker::PhantomData<S>,
+    acceptors: Vec<BoxFuture<'static, ()>>,
 }
 
-impl<S: Stack> Server<S> {
-    async fn start<H>(sys: &Arc<S>, on_accept: H) -> Server<S>
+impl Server {
+    async fn start<S: Stack, H>(sys: &Arc<S>, on_accept: H) -> Server
     where
         H: Fn(&Arc<S>, usize, S::Stream) + Clone + Send + Sync + 'static,
     {
@@ -126,28 +125,17 @@ impl<S: Stack> Server<S> {
         let addr = S::listener_addr(&listener);
         let listener = Arc::new(listener);
         let mut stops = Vec::new();
-        let mut acceptors: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
+        let mut acceptors = Vec::new();
         for core in 0..CORES {
-            let (tx, mut stop) = oneshot::channel::<()>();
+            let (tx, stop) = oneshot::channel::<()>();
             stops.push(tx);
-            let (sys2, listener, on_accept) = (sys.clone(), listener.clone(), on_accept.clone());
-            acceptors.push(Box::pin(sys.spawn_on(Side::Server, core, async move {
-                loop {
-                    match select(pin!(S::accept(&listener)), &mut stop).await {
-                        Either::Left((Ok(s), _)) => on_accept(&sys2, core, s),
-                        // Out of descriptors/ports and the like: keep
-                        // serving; the clients count their own failures.
-                        Either::Left((Err(_), _)) => S::sleep(Duration::from_millis(1)).await,
-                        Either::Right(_) => return,
-                    }
-                }
-            })));
+            let accept = acceptor(sys.clone(), listener.clone(), core, stop, on_accept.clone());
+            acceptors.push(FutureExt::boxed(sys.spawn_on(Side::Server, core, accept)));
         }
         Server {
             addr,
             stops,
             acceptors,
-            _sys: std::marker::PhantomData,
         }
     }
 
@@ -158,6 +146,27 @@ impl<S: Stack> Server<S> {
         }
         for a in self.acceptors {
             a.await;
+        }
+    }
+}
+
+/// Accepts on `listener` until `stop` fires.
+async fn acceptor<S: Stack, H>(
+    sys: Arc<S>,
+    listener: Arc<S::Listener>,
+    core: usize,
+    mut stop: oneshot::Receiver<()>,
+    on_accept: H,
+) where
+    H: Fn(&Arc<S>, usize, S::Stream),
+{
+    loop {
+        match select(pin!(S::accept(&listener)), &mut stop).await {
+            Either::Left((Ok(s), _)) => on_accept(&sys, core, s),
+            // Out of descriptors or ports and the like: keep serving; the
+            // clients count their own failures.
+            Either::Left((Err(_), _)) => S::sleep(Duration::from_millis(1)).await,
+            Either::Right(_) => return,
         }
     }
 }
@@ -224,7 +233,10 @@ async fn transact<S: Stack>(s: &mut S::Stream, tag: u8) {
     buf[0] = tag;
     buf[MSG - 1] = tag;
     S::write_all(s, &buf).await.expect("write");
-    assert!(read_exact::<S>(s, &mut buf).await.expect("read"), "echo ended");
+    assert!(
+        read_exact::<S>(s, &mut buf).await.expect("read"),
+        "echo ended"
+    );
     assert_eq!((buf[0], buf[MSG - 1]), (tag, tag), "wrong echo");
 }
 
