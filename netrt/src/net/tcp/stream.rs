@@ -275,6 +275,14 @@ impl TcpStream {
         self.sock.with_user(&self.ns.0, |st, _| st.conn.state())
     }
 
+    /// The engine's full state, for debugging.
+    #[doc(hidden)]
+    pub fn tcp_debug(&self) -> String {
+        self.sock.with_user(&self.ns.0, |st, _| {
+            format!("{:#?} armed {:?}", st.conn, st.armed)
+        })
+    }
+
     pub(super) fn poll_read_priv(
         &self,
         cx: &mut Context<'_>,

@@ -326,6 +326,15 @@ impl crate::stack::ns::Namespace {
         self.0.tcp.config()
     }
 
+    /// The state of the connection on (`local`, `remote`), for debugging.
+    #[doc(hidden)]
+    pub fn tcp_debug(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<String> {
+        let sock = self.0.tcp.lookup(&FourTuple { local, remote })?;
+        Some(sock.with_user(&self.0, |st, _| {
+            format!("{:#?} armed {:?}", st.conn, st.armed)
+        }))
+    }
+
     /// TCP connections in the namespace's table, in every state from
     /// SYN-SENT to TIME-WAIT (linux: `ss -t state all | wc -l`).
     pub fn tcp_connections(&self) -> usize {

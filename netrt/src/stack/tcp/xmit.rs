@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::conn::segment_mss;
 use super::socket::{mib, SockState, TcpSock};
 use crate::stack::ipv4::{self, OutParams};
 use crate::stack::ns::NsInner;
@@ -17,9 +18,12 @@ use crate::wire::{ChecksumMode, IpProtocol, TcpFlags, TcpPacket, TcpRepr};
 pub(crate) fn transmit(ns: &NsInner, sock: &Arc<TcpSock>, st: &mut SockState, now: Instant) {
     let (src, dst) = (*sock.tuple.local.ip(), *sock.tuple.remote.ip());
     let ttl = st.ttl.unwrap_or_else(|| ns.ip.ttl());
-    let mss = st.conn.mss();
-    let sent = st.conn.poll_transmit(now, &mut |seg| {
-        send_segment(ns, src, dst, &seg, ttl, mss);
+    let conn = &mut st.conn;
+    // The engine is borrowed by poll_transmit: take what the closure needs.
+    let (mss, ts) = (conn.mss(), conn.negotiated().2);
+    let sent = conn.poll_transmit(now, &mut |seg| {
+        let seg_mss = segment_mss(mss, ts, seg.options.buffer_len());
+        send_segment(ns, src, dst, &seg, ttl, seg_mss);
     });
     if sent > 0 {
         mib(ns).add(Tcp::OutSegs, sent as u64);

@@ -61,6 +61,7 @@ mod tests;
 pub use buffers::{RecvBuffer, SendBuffer};
 pub use config::{Keepalive, TcpConfig};
 pub use input::InputResult;
+pub use output::segment_mss;
 
 /// The MSS assumed when the peer sends none (RFC 9293 §3.7.1).
 pub const DEFAULT_MSS: u16 = 536;

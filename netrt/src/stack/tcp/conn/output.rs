@@ -190,6 +190,13 @@ impl Connection {
         Some(len)
     }
 
+    /// The payload of a full segment whose options take `options_len`
+    /// bytes: the MSS less what the options need beyond timestamps. A
+    /// TSO segment is cut at this size.
+    pub fn segment_mss(&self, options_len: usize) -> u32 {
+        segment_mss(self.snd_mss, self.ts_ok, options_len)
+    }
+
     /// The largest payload of one emitted segment: the MSS, or with TSO
     /// a whole number of MSS up to `cfg.tso_max`.
     pub(super) fn max_payload(&self) -> u32 {
@@ -223,17 +230,27 @@ impl Connection {
         now: Instant,
         out: &mut impl FnMut(TcpRepr<'_>),
     ) {
-        let len = len.min(self.outstanding_data(seq));
+        let mut hdr = self.header(seq, TcpFlags::ACK, now);
+        // SACK blocks take room the MSS (which counts only timestamps)
+        // did not reserve: shrink the payload so the packet still fits
+        // the path MTU. // linux: tcp_current_mss
+        let eff = self.segment_mss(hdr.options.buffer_len());
+        let mut len = len.min(self.outstanding_data(seq));
+        if eff < self.snd_mss && len > eff {
+            len = if len <= self.snd_mss {
+                eff
+            } else {
+                len - len % eff
+            };
+        }
         let off = seq.distance(self.data_start()) as usize;
-        let mut flags = TcpFlags::ACK;
         let fin = self.fin_seq == Some(seq + len);
         if fin {
-            flags |= TcpFlags::FIN;
+            hdr.flags |= TcpFlags::FIN;
         }
         if len > 0 && off + len as usize == self.sndbuf.len() {
-            flags |= TcpFlags::PSH;
+            hdr.flags |= TcpFlags::PSH;
         }
-        let hdr = self.header(seq, flags, now);
         out(TcpRepr {
             payload: self.sndbuf.slice(off, len as usize),
             ..hdr
@@ -371,4 +388,13 @@ impl Connection {
         let cur = self.rcv_wnd();
         free >= cur.saturating_add(self.sws_threshold()) && free >= cur.saturating_mul(2)
     }
+}
+
+/// The payload of a full segment with `options_len` bytes of options,
+/// for a connection whose MSS `mss` already leaves room for timestamps
+/// when `ts_ok`. // linux: tcp_current_mss
+pub fn segment_mss(mss: u32, ts_ok: bool, options_len: usize) -> u32 {
+    let ts_len = if ts_ok { 12 } else { 0 };
+    let extra = (options_len as u32).saturating_sub(ts_len);
+    mss.saturating_sub(extra).max(1)
 }
