@@ -46,6 +46,8 @@ pub struct Figures {
     bulk_gbps: Option<f64>,
     connect: Option<workload::ConnectFigure>,
     idle_bytes: Option<f64>,
+    /// What could not be measured, and why.
+    problems: Vec<String>,
 }
 
 impl Figures {
@@ -71,6 +73,11 @@ impl Figures {
             }),
             (a, b) => a.or(b),
         };
+        for p in run.problems {
+            if !self.problems.contains(&p) {
+                self.problems.push(p);
+            }
+        }
     }
 }
 
@@ -169,6 +176,11 @@ pub fn run() -> Table {
         .collect();
     if !failures.is_empty() {
         table.note(format!("(c) failed connects: {}", failures.join(", ")));
+    }
+    for (name, f) in [("netrt", &netrt), ("tokio", &tokio), ("smoltcp", &smol)] {
+        for p in &f.problems {
+            table.note(format!("{name}: {p}"));
+        }
     }
     table
 }

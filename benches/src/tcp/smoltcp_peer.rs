@@ -176,6 +176,7 @@ pub fn run() -> Figures {
         rr: Some(request_response()),
         bulk_gbps: Some(bulk()),
         connect: Some(connect_close()),
+        problems: Vec::new(),
     }
 }
 

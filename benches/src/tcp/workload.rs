@@ -71,11 +71,17 @@ pub trait Stack: Send + Sync + 'static {
 /// before other shapes leave closing connections behind), then
 /// request/response, bulk, connect/close.
 pub async fn all<S: Stack>(sys: Arc<S>) -> Figures {
+    let mut problems = Vec::new();
+    let idle_bytes = idle_memory(&sys)
+        .await
+        .map_err(|e| problems.push(format!("(d) not measured: {e}")))
+        .ok();
     Figures {
-        idle_bytes: Some(idle_memory(&sys).await),
+        idle_bytes,
         rr: Some(request_response(&sys).await),
         bulk_gbps: Some(bulk(&sys).await),
         connect: connect_close(&sys).await,
+        problems,
     }
 }
 
@@ -86,6 +92,7 @@ pub async fn data_path<S: Stack>(sys: Arc<S>) -> Figures {
         rr: Some(request_response(&sys).await),
         bulk_gbps: Some(bulk(&sys).await),
         connect: None,
+        problems: Vec::new(),
     }
 }
 
@@ -332,7 +339,9 @@ async fn connect_close<S: Stack>(sys: &Arc<S>) -> Option<ConnectFigure> {
 /// [`IDLE_CONNS`] connections (both ends live in this process) and divides
 /// the net heap growth by the number of ends (2 per connection). The
 /// vectors holding the handles are allocated before counting starts.
-async fn idle_memory<S: Stack>(sys: &Arc<S>) -> f64 {
+/// Fails if the connections cannot all be opened (for tokio: 2 file
+/// descriptors each).
+async fn idle_memory<S: Stack>(sys: &Arc<S>) -> io::Result<f64> {
     let (tx, mut accepted) = mpsc::unbounded::<S::Stream>();
     let server = Server::start(sys, move |_: &Arc<S>, _, s: S::Stream| {
         let _ = tx.unbounded_send(s);
@@ -342,8 +351,7 @@ async fn idle_memory<S: Stack>(sys: &Arc<S>) -> f64 {
     // A warm-up connection: neighbour resolution, first-use tables.
     let warm = sys
         .spawn_on(Side::Client, 0, async move { S::connect(addr).await })
-        .await
-        .expect("connect");
+        .await?;
     drop((warm, accepted.next().await));
     S::sleep(Duration::from_millis(20)).await;
 
@@ -353,21 +361,35 @@ async fn idle_memory<S: Stack>(sys: &Arc<S>) -> f64 {
         .spawn_on(Side::Client, 0, async move {
             let mut v = Vec::with_capacity(IDLE_CONNS);
             for _ in 0..IDLE_CONNS {
-                v.push(S::connect(addr).await.expect("connect"));
+                v.push(S::connect(addr).await?);
             }
-            v
+            Ok::<_, io::Error>(v)
         })
         .await;
-    while servers.len() < IDLE_CONNS {
-        servers.push(accepted.next().await.expect("accepted"));
+    let mut gave_up = pin!(S::sleep(Duration::from_secs(5)));
+    while clients.is_ok() && servers.len() < IDLE_CONNS {
+        match select(accepted.next(), gave_up.as_mut()).await {
+            Either::Left((Some(s), _)) => servers.push(s),
+            _ => break,
+        }
     }
     // Let the last handshake ACKs and any delayed work settle.
     S::sleep(Duration::from_millis(50)).await;
     let grown = window.net_bytes();
     drop(window);
-    let per_end =
-        (grown as f64 - (IDLE_CONNS * size_of::<S::Stream>()) as f64) / (2 * IDLE_CONNS) as f64;
-    drop((clients, servers));
+    let handles = (IDLE_CONNS * size_of::<S::Stream>()) as f64;
+    let per_end = match clients {
+        Err(e) => Err(e),
+        Ok(_) if servers.len() < IDLE_CONNS => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "accepted only {} of {IDLE_CONNS} connections",
+                servers.len()
+            ),
+        )),
+        Ok(_) => Ok((grown as f64 - handles) / (2 * IDLE_CONNS) as f64),
+    };
+    drop(servers);
     server.stop().await;
     per_end
 }
