@@ -184,3 +184,57 @@ pub fn run() -> Table {
     }
     table
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(rr: f64, idle: Option<f64>, failures: u64) -> Figures {
+        Figures {
+            rr: Some(rr),
+            bulk_gbps: None,
+            connect: Some(workload::ConnectFigure { rate: rr, failures }),
+            idle_bytes: idle,
+            problems: vec!["p".into()],
+        }
+    }
+
+    #[test]
+    fn keep_best_takes_highest_rates_least_memory_and_adds_failures() {
+        let mut best = None;
+        keep_best(&mut best, figures(10.0, Some(900.0), 1));
+        keep_best(&mut best, figures(20.0, Some(1000.0), 2));
+        keep_best(&mut best, figures(15.0, None, 0));
+        let best = best.unwrap();
+        assert_eq!(best.rr, Some(20.0));
+        assert_eq!(best.bulk_gbps, None);
+        assert_eq!(best.idle_bytes, Some(900.0));
+        let c = best.connect.unwrap();
+        assert_eq!((c.rate, c.failures), (20.0, 3));
+        assert_eq!(best.problems, vec!["p".to_string()]);
+    }
+
+    #[test]
+    fn table_puts_mixed_units_in_rows_and_a_single_unit_in_the_header() {
+        let mut mixed = Table::new("t", &["netrt", "tokio"]);
+        mixed.row_in("bulk", "Gbit/s", vec![Some(9.5), Some(19.0)]);
+        mixed.row_in("idle", "bytes", vec![Some(1600.0), None]);
+        let out = mixed.render();
+        assert!(out.contains("bulk (Gbit/s)"), "{out}");
+        assert!(out.contains("9.50") && out.contains("0.50x"), "{out}");
+        assert!(
+            out.contains("idle (bytes)") && out.contains("1.6k"),
+            "{out}"
+        );
+        assert!(!out.contains("ops/s"), "{out}");
+
+        let mut single = Table::new("t", &["netrt", "tokio"]);
+        single.row("spawn", vec![Some(2e6), Some(1e6)]);
+        let out = single.render();
+        assert!(
+            out.contains("netrt ops/s") && out.contains("2.00x"),
+            "{out}"
+        );
+        assert!(!out.contains("spawn (ops/s)"), "{out}");
+    }
+}

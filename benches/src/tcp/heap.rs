@@ -88,3 +88,26 @@ impl Drop for Window {
         OPEN.store(false, Ordering::SeqCst);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_counts_net_growth() {
+        // Big enough that other test threads' allocations are noise.
+        const SIZE: usize = 8 << 20;
+        let window = Window::open();
+        let block = std::hint::black_box(vec![1u8; SIZE]);
+        let grown = window.net_bytes();
+        assert!(grown.abs_diff(SIZE as i64) < 1 << 20, "grew {grown}");
+        drop(block);
+        let after = window.net_bytes();
+        assert!(after.abs() < 1 << 20, "left {after}");
+        drop(window);
+        // Closed: no longer counted.
+        let untracked = std::hint::black_box(vec![1u8; SIZE]);
+        assert_eq!(NET.load(Ordering::SeqCst), after);
+        drop(untracked);
+    }
+}

@@ -353,3 +353,47 @@ fn idle_memory() -> f64 {
     let slots = size_of::<SocketStorage>() * 2 * IDLE_CONNS;
     (grown as f64 - handles as f64 + slots as f64) / (2 * IDLE_CONNS) as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_advertises_mtu_1500_and_checksums_on() {
+        let caps = Wire(Loopback::new(Medium::Ip)).capabilities();
+        assert_eq!(caps.max_transmission_unit, 1500);
+        let dflt = ChecksumCapabilities::default();
+        assert_eq!(format!("{:?}", caps.checksum), format!("{dflt:?}"));
+    }
+
+    /// Polls until `MSG` bytes arrived on `h`.
+    fn recv_msg(net: &mut Net, h: SocketHandle) -> Vec<u8> {
+        let mut got = Vec::new();
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while got.len() < MSG {
+            assert!(Instant::now() < give_up, "stalled");
+            net.poll();
+            let _ = net.tcp(h).recv(|b| {
+                got.extend_from_slice(b);
+                (b.len(), ())
+            });
+        }
+        got
+    }
+
+    #[test]
+    fn pairs_connect_and_carry_data_both_ways() {
+        let mut net = Net::new();
+        let pairs = net.open_pairs(3, SMALL_BUF);
+        for (i, &(c, s)) in pairs.iter().enumerate() {
+            let port = net.tcp(c).local_endpoint().unwrap().port;
+            assert_eq!(port, EPHEMERAL + i as u16);
+            net.tcp(c).send_slice(&[i as u8; MSG]).unwrap();
+            net.tcp(s).send_slice(&[0x80 | i as u8; MSG]).unwrap();
+        }
+        for (i, &(c, s)) in pairs.iter().enumerate() {
+            assert_eq!(recv_msg(&mut net, s), [i as u8; MSG]);
+            assert_eq!(recv_msg(&mut net, c), [0x80 | i as u8; MSG]);
+        }
+    }
+}
