@@ -206,7 +206,15 @@ mod loom_tests {
                     l.deliver(7, |s, b| s.push(b));
                 })
             };
-            l.with_user(|s| s.push(1), |s, b| s.push(b));
+            // Yielding while holding the lock lets the receiver find it
+            // taken (loom does not preempt inside a plain critical section).
+            l.with_user(
+                |s| {
+                    s.push(1);
+                    thread::yield_now();
+                },
+                |s, b| s.push(b),
+            );
             rx.join().unwrap();
             let mut s = std::mem::take(&mut *lock(&l.state));
             assert_eq!(l.pending.load(Ordering::SeqCst), 0);
@@ -229,7 +237,7 @@ mod loom_tests {
                     })
                 })
                 .collect();
-            l.with_user(|_| (), |s, b| s.push(b));
+            l.with_user(|_| thread::yield_now(), |s, b| s.push(b));
             for t in rxs {
                 t.join().unwrap();
             }

@@ -34,6 +34,11 @@ use super::FourTuple;
 use crate::stack::ephemeral::{PortAllocator, EPHEMERAL};
 use crate::sync::snapshot::Snapshot;
 
+/// Largest TSO segment payload by default: IP total length stays under
+/// 65,535 with the largest TCP header. Connections whose route's device
+/// cannot segment get 0 (see `socket::conn_config`). // linux: gso_max_size
+pub(crate) const DEFAULT_TSO_MAX: u32 = 65_000;
+
 /// Independently locked parts of the connection table.
 pub(crate) const SHARDS: usize = 64;
 
@@ -138,7 +143,10 @@ impl TcpTable {
             }),
             isn: IsnGenerator::new(epoch),
             cookies: SynCookies::new(epoch),
-            config: RwLock::new(TcpConfig::default()),
+            config: RwLock::new(TcpConfig {
+                tso_max: DEFAULT_TSO_MAX,
+                ..TcpConfig::default()
+            }),
             epoch,
         }
     }

@@ -354,3 +354,32 @@ fn cwnd_restarts_after_idle() {
     h.send(30_000);
     assert_eq!(h.out().len(), 10);
 }
+
+#[test]
+fn sack_blocks_shrink_data_segments_to_fit_the_mss() {
+    // No timestamps: the MSS (1000) counts no options, so one SACK block
+    // (2 + 8 bytes, padded to 12) must come out of the payload.
+    let mut h = Harness::established_sack(1000, 65535);
+    h.inject(seg().ack(D).seq(P + 1000).len(500));
+    h.out()[0].is(ACK, D, P).sack_is(&[(P + 1000, P + 1500)]);
+    h.send(3000);
+    let out = h.out();
+    assert!(!out.is_empty());
+    for s in &out {
+        s.sack_is(&[(P + 1000, P + 1500)]);
+        let r = s.repr();
+        assert!(
+            r.header_len() - 20 + r.payload.len() <= 1000,
+            "options {} + payload {} exceed the MSS",
+            r.header_len() - 20,
+            r.payload.len()
+        );
+    }
+    assert_eq!(out[0].repr().payload.len(), 988);
+    // Once the hole is filled the blocks are gone and full segments go.
+    h.inject(seg().ack(D).seq(P).len(1000));
+    h.inject(seg().ack(D + 988).seq(P + 1500));
+    h.send(3000);
+    let out = h.out();
+    assert!(out.iter().any(|s| s.repr().payload.len() == 1000));
+}
