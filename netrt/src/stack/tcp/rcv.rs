@@ -22,7 +22,12 @@ use crate::wire::{ChecksumMode, Ipv4Repr, TcpFlags, TcpPacket, TcpRepr};
 /// Delivers one segment (IP header already pulled).
 pub(crate) fn rcv(ns: &NsInner, ip: &Ipv4Repr, pkt: PacketBuf) {
     let m = mib(ns);
-    m.inc(Tcp::InSegs);
+    // A GRO packet counts the segments it was made of (linux: gso_segs).
+    let segs = pkt.meta().gro_segs.max(1);
+    m.add(Tcp::InSegs, u64::from(segs));
+    if segs > 1 {
+        m.add(TcpExt::TCPGroMerged, u64::from(segs - 1));
+    }
     let (src, dst) = (ip.src_addr, ip.dst_addr);
     let Ok(tcp) = TcpPacket::new_checked(pkt.data()) else {
         m.inc(Tcp::InErrs);

@@ -42,6 +42,9 @@ pub(crate) const DEFAULT_TSO_MAX: u32 = 65_000;
 /// Independently locked parts of the connection table.
 pub(crate) const SHARDS: usize = 64;
 
+/// One part of the connection table.
+type Shard = HashMap<FourTuple, Arc<TcpSock>>;
+
 /// Listeners by (address, port); `0.0.0.0` is the wildcard.
 pub(crate) type ListenMap = HashMap<(Ipv4Addr, u16), Arc<Listener>>;
 
@@ -67,10 +70,9 @@ impl Ports {
     /// port is shared only when both sides set `SO_REUSEADDR` and
     /// neither listens; a wildcard address overlaps every address.
     fn conflicts(&self, addr: Ipv4Addr, port: u16, reuse: bool, listening: bool) -> bool {
+        let shareable = |b: &Binding| reuse && b.reuse && !b.listening && !listening;
         self.bound.iter().any(|(&(a, p), b)| {
-            p == port
-                && (a == addr || a.is_unspecified() || addr.is_unspecified())
-                && !(reuse && b.reuse && !b.listening && !listening)
+            p == port && (a == addr || a.is_unspecified() || addr.is_unspecified()) && !shareable(b)
         })
     }
 
@@ -108,7 +110,7 @@ pub(crate) struct PortClaim {
 
 /// The per-namespace TCP state. See the [module docs](self).
 pub(crate) struct TcpTable {
-    shards: Box<[Mutex<HashMap<FourTuple, Arc<TcpSock>>>]>,
+    shards: Box<[Mutex<Shard>]>,
     hasher: DefaultHashBuilder,
     /// Connections in `shards`.
     count: AtomicUsize,
@@ -151,7 +153,7 @@ impl TcpTable {
         }
     }
 
-    fn shard(&self, tuple: &FourTuple) -> &Mutex<HashMap<FourTuple, Arc<TcpSock>>> {
+    fn shard(&self, tuple: &FourTuple) -> &Mutex<Shard> {
         let mut h = self.hasher.build_hasher();
         tuple.hash(&mut h);
         let h = std::hash::Hasher::finish(&h);

@@ -180,9 +180,3 @@ impl Future for Service {
         }
     }
 }
-
-/// Entries queued on this core for `ns` (tests).
-#[cfg(test)]
-pub(crate) fn queued(ns: &NsInner) -> usize {
-    percore::with_slot(&ns.owner, CoreTimers::default, |t| t.heap.len())
-}
