@@ -167,6 +167,14 @@ pub fn run() -> Table {
          allocate up front",
         2 * IDLE_CONNS
     ));
+    let exact: Vec<String> = [("netrt", &netrt), ("tokio", &tokio), ("smoltcp", &smol)]
+        .iter()
+        .filter_map(|(name, f)| Some(format!("{name} {:.0}", f.idle_bytes?)))
+        .collect();
+    table.note(format!(
+        "(d) in bytes: {} (goal for netrt: <= 2048)",
+        exact.join(", ")
+    ));
     let failures: Vec<String> = [("netrt", &netrt), ("tokio", &tokio), ("smoltcp", &smol)]
         .iter()
         .filter_map(|(name, f)| {

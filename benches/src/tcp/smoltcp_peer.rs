@@ -17,7 +17,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint};
 
 use super::heap;
-use super::workload::ConnectFigure;
+use super::workload::{request, ConnectFigure};
 use super::{Figures, BULK_CHUNK, CONNECTORS_PER_CORE, CORES, IDLE_CONNS, MSG, RR_CONNS};
 use super::{RUN_BULK, RUN_CONNECT, RUN_RR};
 
@@ -188,36 +188,39 @@ fn request_response() -> f64 {
         net.tcp(c).set_nagle_enabled(false);
         net.tcp(s).set_nagle_enabled(false);
     }
-    // Bytes of the current request (server) / response (client) received.
-    let mut got = vec![(0usize, 0usize); RR_CONNS];
-    let mut buf = [0u8; MSG];
-    let msg = [7u8; MSG];
+    // Per pair: the request the server is reading and the response the
+    // client is reading, each with the bytes received so far; the tag of
+    // the pair's request in flight.
+    let mut partial = vec![(([0u8; MSG], 0usize), ([0u8; MSG], 0usize), 0u8); RR_CONNS];
     let start = Instant::now();
     let deadline = start + RUN_RR;
     for &(c, _) in &pairs {
-        net.tcp(c).send_slice(&msg).expect("send");
+        net.tcp(c).send_slice(&request(0)).expect("send");
     }
     let (mut done, mut in_flight) = (0u64, RR_CONNS);
     while in_flight > 0 {
         net.poll();
         let now = Instant::now();
-        for (&(c, s), (req, resp)) in pairs.iter().zip(got.iter_mut()) {
+        for (&(c, s), ((req, at_s), (resp, at_c), tag)) in pairs.iter().zip(&mut partial) {
             let server = net.tcp(s);
             if server.can_recv() {
-                *req += server.recv_slice(&mut buf[*req..]).expect("recv");
-                if *req == MSG {
-                    *req = 0;
-                    server.send_slice(&buf).expect("send");
+                *at_s += server.recv_slice(&mut req[*at_s..]).expect("recv");
+                if *at_s == MSG {
+                    *at_s = 0;
+                    server.send_slice(req).expect("send");
                 }
             }
             let client = net.tcp(c);
             if client.can_recv() {
-                *resp += client.recv_slice(&mut buf[*resp..]).expect("recv");
-                if *resp == MSG {
-                    *resp = 0;
+                *at_c += client.recv_slice(&mut resp[*at_c..]).expect("recv");
+                if *at_c == MSG {
+                    *at_c = 0;
+                    // Checked like the async systems' echoes.
+                    assert_eq!(*resp, request(*tag), "wrong echo");
                     done += 1;
                     if now < deadline {
-                        client.send_slice(&msg).expect("send");
+                        *tag = tag.wrapping_add(1);
+                        client.send_slice(&request(*tag)).expect("send");
                     } else {
                         in_flight -= 1;
                     }

@@ -233,18 +233,24 @@ async fn request_response<S: Stack>(sys: &Arc<S>) -> f64 {
     total as f64 / (end - start).as_secs_f64()
 }
 
-/// One request/response: [`MSG`] bytes out, the same bytes back (its
-/// first and last carry `tag`, so a stale or misdelivered echo fails).
-async fn transact<S: Stack>(s: &mut S::Stream, tag: u8) {
+/// A request of [`MSG`] bytes whose first and last byte carry `tag`, so
+/// that a stale or misdelivered echo does not pass for the right one.
+pub fn request(tag: u8) -> [u8; MSG] {
     let mut buf = [0x55u8; MSG];
     buf[0] = tag;
     buf[MSG - 1] = tag;
+    buf
+}
+
+/// One request/response: [`request`]`(tag)` out, the same bytes back.
+async fn transact<S: Stack>(s: &mut S::Stream, tag: u8) {
+    let mut buf = request(tag);
     S::write_all(s, &buf).await.expect("write");
     assert!(
         read_exact::<S>(s, &mut buf).await.expect("read"),
         "echo ended"
     );
-    assert_eq!((buf[0], buf[MSG - 1]), (tag, tag), "wrong echo");
+    assert_eq!(buf, request(tag), "wrong echo");
 }
 
 /// (b) One stream, the client writing [`BULK_CHUNK`]-byte buffers for
