@@ -416,7 +416,8 @@ pub(crate) fn after_event(
             m.inc(Tcp::AttemptFails);
         }
     }
-    if st.conn.state() == State::Closed {
+    if st.conn.state() == State::Closed && st.hashed {
+        // Counted once: the connection leaves the table exactly once.
         if st.conn.error() == Some(io::ErrorKind::TimedOut) {
             m.inc(TcpExt::TCPAbortOnTimeout);
         }
