@@ -144,7 +144,7 @@ pub fn run() -> Table {
     );
     table.note(
         "netrt: client and server namespaces over an emulated igb cable, 2 cores, a queue \
-         pair per core, ITR off, TX batching on; TSO (64 KiB) and GRO on unless marked",
+         pair per core, ITR off, TX batching on; TSO (netrt's default size) and GRO on unless marked",
     );
     table.note(format!(
         "tokio: multi-thread runtime, {CORES} workers, defaults otherwise; kernel loopback \

@@ -94,8 +94,9 @@ impl Stack for Netrt {
 /// A netrt configuration under test.
 #[derive(Clone, Copy)]
 pub struct Config {
-    /// TCP segmentation offload: segments of up to 64 KiB handed to the
-    /// igb driver, which the device cuts (`TcpConfig::tso_max`).
+    /// TCP segmentation offload: segments of up to `TcpConfig::tso_max`
+    /// (netrt's default) handed to the igb driver, which the device cuts;
+    /// off sets `tso_max` to 0.
     pub tso: bool,
     /// Generic receive offload on both igb ports.
     pub gro: bool,
@@ -134,9 +135,6 @@ impl Config {
     ];
 }
 
-/// Largest TSO segment asked for (netrt rounds it down to whole MSS).
-const TSO_MAX: u32 = 64 * 1024;
-
 /// A runtime and the two namespaces, built fresh for each configuration.
 fn setup(cfg: Config) -> (netrt::runtime::Runtime, Arc<Netrt>) {
     let rt = netrt::runtime::Builder::new()
@@ -158,7 +156,9 @@ fn setup(cfg: Config) -> (netrt::runtime::Runtime, Arc<Netrt>) {
     for ns in [&client, &server] {
         let eth0 = ns.device_by_name("eth0").expect("eth0").ifindex();
         ns.set_gro(eth0, cfg.gro).expect("gro");
-        ns.set_tcp_defaults(|c| c.tso_max = if cfg.tso { TSO_MAX } else { 0 });
+        if !cfg.tso {
+            ns.set_tcp_defaults(|c| c.tso_max = 0);
+        }
     }
     let _topo = topo;
     (
