@@ -57,6 +57,9 @@ pub struct TapConfig {
     pub addr: Ipv4Cidr,
     /// Default gateway, if any (must be inside `addr`'s subnet).
     pub gateway: Option<Ipv4Addr>,
+    /// The virtio-net header offloads (checksum, TSO/GSO) across the TAP;
+    /// `--no-offloads` turns them off to measure what they bring.
+    pub offloads: bool,
 }
 
 /// Flags every example takes.
@@ -105,6 +108,10 @@ pub const COMMON_OPTIONS: &[(&str, &str)] = &[
     (
         "--gateway A.B.C.D",
         "default gateway on the TAP (needs --tap, inside --addr's subnet)",
+    ),
+    (
+        "--no-offloads",
+        "no checksum/TSO offloads across the TAP: MTU-sized frames (needs --tap)",
     ),
     ("-h, --help", "print this help"),
 ];
@@ -233,6 +240,7 @@ pub fn parse<P: Program>(args: impl IntoIterator<Item = String>) -> Result<Parse
     let mut common = Common::default();
     let mut program = P::default();
     let (mut tap, mut addr, mut gateway) = (None, None, None);
+    let mut offloads = true;
     while let Some(arg) = args.next_arg()? {
         let flag = match arg {
             Arg::Positional(p) => {
@@ -270,6 +278,7 @@ pub fn parse<P: Program>(args: impl IntoIterator<Item = String>) -> Result<Parse
                 addr = Some(parse_cidr(&v).map_err(|e| usage_err(format!("--addr: {e}")))?);
             }
             "--gateway" => gateway = Some(args.parse_value::<Ipv4Addr>("--gateway")?),
+            "--no-offloads" => offloads = false,
             _ => {
                 if !program.flag(&flag, &mut args)? {
                     return Err(usage_err(format!("unknown flag {flag}")));
@@ -278,8 +287,8 @@ pub fn parse<P: Program>(args: impl IntoIterator<Item = String>) -> Result<Parse
         }
     }
     common.net = match (tap, addr) {
-        (None, None) if gateway.is_none() => NetMode::Cable,
-        (None, _) => return Err(usage_err("--addr and --gateway need --tap")),
+        (None, None) if gateway.is_none() && offloads => NetMode::Cable,
+        (None, _) => return Err(usage_err("--addr, --gateway and --no-offloads need --tap")),
         (Some(name), None) => {
             return Err(usage_err(format!(
                 "--tap {name} needs --addr A.B.C.D/N (netrt's address on the TAP)"
@@ -297,6 +306,7 @@ pub fn parse<P: Program>(args: impl IntoIterator<Item = String>) -> Result<Parse
                 name,
                 addr,
                 gateway,
+                offloads,
             })
         }
     };
@@ -307,7 +317,7 @@ pub fn parse<P: Program>(args: impl IntoIterator<Item = String>) -> Result<Parse
 /// The `--help` text of program `P`.
 pub fn usage<P: Program>() -> String {
     let mut s = format!(
-        "usage: {} [--cores N] [--pcap FILE] [-v] [--tap NAME --addr A.B.C.D/N [--gateway A.B.C.D]] {}\n\n{}\n\noptions:\n",
+        "usage: {} [--cores N] [--pcap FILE] [-v] [--tap NAME --addr A.B.C.D/N [--gateway A.B.C.D] [--no-offloads]] {}\n\n{}\n\noptions:\n",
         P::NAME,
         P::SYNOPSIS,
         P::ABOUT
@@ -450,10 +460,19 @@ mod tests {
         assert_eq!(t.name, "tap0");
         assert_eq!(t.addr.to_string(), "192.168.7.2/24");
         assert_eq!(t.gateway, Some(Ipv4Addr::new(192, 168, 7, 1)));
+        assert!(t.offloads);
         let (c, _) = run(&["--tap", "tap0", "--addr", "10.1.0.2/16"]);
         assert!(matches!(
             c.net,
             NetMode::Tap(TapConfig { gateway: None, .. })
+        ));
+        let (c, _) = run(&["--no-offloads", "--tap", "tap0", "--addr", "10.1.0.2/16"]);
+        assert!(matches!(
+            c.net,
+            NetMode::Tap(TapConfig {
+                offloads: false,
+                ..
+            })
         ));
     }
 
@@ -480,11 +499,15 @@ mod tests {
         assert!(err(&["--verbose=1"]).contains("takes no value"));
         assert_eq!(
             err(&["--addr", "10.0.0.2/24"]),
-            "--addr and --gateway need --tap"
+            "--addr, --gateway and --no-offloads need --tap"
         );
         assert_eq!(
             err(&["--gateway", "10.0.0.1"]),
-            "--addr and --gateway need --tap"
+            "--addr, --gateway and --no-offloads need --tap"
+        );
+        assert_eq!(
+            err(&["--no-offloads"]),
+            "--addr, --gateway and --no-offloads need --tap"
         );
         assert!(err(&["--tap", "t0"]).contains("needs --addr"));
         assert!(err(&["--tap", "t0", "--addr", "10.0.0.2"]).contains("prefix length"));

@@ -181,7 +181,13 @@ impl TapNet {
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many cores"))?;
         let ns = Namespace::new("tap")?;
         let port = ns
-            .add_igb_tap(rt, "eth0", &TapPortConfig::new(&cfg.name).queues(queues))
+            .add_igb_tap(
+                rt,
+                "eth0",
+                &TapPortConfig::new(&cfg.name)
+                    .queues(queues)
+                    .offloads(cfg.offloads),
+            )
             .map_err(|e| io::Error::new(e.kind(), format!("TAP {}: {e}", cfg.name)))?;
         ns.add_address(port.ifindex(), cfg.addr)?;
         if let Some(gw) = cfg.gateway {
