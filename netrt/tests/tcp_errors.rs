@@ -21,6 +21,9 @@ use netrt::wire::IpProtocol;
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// A segment's local port and the core that processed it.
+type PortCore = (u16, Option<usize>);
+
 #[test]
 fn peer_reset_is_connection_reset() {
     let (rt, topo) = two_namespaces(2, ab_cable().queues(4));
@@ -58,7 +61,9 @@ fn retransmission_give_up_is_timed_out() {
         HookPoint::Prerouting,
         priority::FILTER,
         Arc::new(move |ctx: &mut HookCtx<'_>| {
-            let tcp = ctx.ipv4().is_some_and(|ip| ip.protocol() == IpProtocol::Tcp);
+            let tcp = ctx
+                .ipv4()
+                .is_some_and(|ip| ip.protocol() == IpProtocol::Tcp);
             if tcp && c2.load(Ordering::Relaxed) {
                 Verdict::Drop
             } else {
@@ -114,7 +119,10 @@ fn a_new_syn_reuses_a_time_wait_tuple() {
             port = c.local_addr().unwrap().port();
             let mut c = c;
             let mut got = Vec::new();
-            timeout(WAIT, c.read_to_end(&mut got)).await.unwrap().unwrap();
+            timeout(WAIT, c.read_to_end(&mut got))
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(got, [round]);
             c.close().await.unwrap();
             drop(c);
@@ -133,7 +141,7 @@ fn connect_lands_replies_on_the_calling_core() {
     let (rt, topo) = two_namespaces(2, ab_cable().queues(4));
     let [a, b] = namespaces(&topo, ["a", "b"]);
     // (local port, core) of every TCP segment a receives.
-    let seen: Arc<Mutex<Vec<(u16, Option<usize>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<PortCore>>> = Arc::default();
     let s2 = seen.clone();
     let _tap = a.add_packet_tap(move |frame, dir, _| {
         if dir == TapDirection::In && frame.len() >= 38 && frame[23] == 6 {
@@ -155,13 +163,16 @@ fn connect_lands_replies_on_the_calling_core() {
         let mut conns = Vec::new();
         for i in 0..40 {
             let core = i % 2;
-            conns.push(netrt::spawn_on(core, a.scope(async move {
-                let mut c = TcpStream::connect("10.0.0.2:80").await.unwrap();
-                c.write_all(b"ping").await.unwrap();
-                let mut buf = [0u8; 4];
-                c.read_exact(&mut buf).await.unwrap();
-                (c.local_addr().unwrap().port(), core)
-            })));
+            conns.push(netrt::spawn_on(
+                core,
+                a.scope(async move {
+                    let mut c = TcpStream::connect("10.0.0.2:80").await.unwrap();
+                    c.write_all(b"ping").await.unwrap();
+                    let mut buf = [0u8; 4];
+                    c.read_exact(&mut buf).await.unwrap();
+                    (c.local_addr().unwrap().port(), core)
+                }),
+            ));
         }
         let mut ports = Vec::new();
         for c in conns {
