@@ -374,11 +374,13 @@ fi
 
 # ================================================================ http run
 
-# curl_bulk: downloads /bytes/$BULK_BYTES from the http example, records
-# netrt -> Linux Gbit/s under RESULT[$1].
+# curl_bulk KEY LABEL: downloads /bytes/$BULK_BYTES from the http example,
+# records netrt -> Linux Gbit/s under RESULT[KEY]. A transfer that stalls
+# (under 1 MB/s for 10 s) fails fast instead of using the whole time box.
 curl_bulk() {
   local key=$1 rc=0 out
-  out=$(nsx timeout 180 curl -sS -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
+  out=$(nsx timeout 100 curl -sS --max-time 90 --speed-limit 1000000 --speed-time 10 \
+    -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
     "http://$NETRT_IP:8080/bytes/$BULK_BYTES" 2>&1) || rc=$?
   read -r code size secs <<<"$out"
   if [ "$rc" -eq 0 ] && [ "$code" = 200 ] && [ "$size" = "$BULK_BYTES" ]; then
@@ -486,7 +488,7 @@ stop_example || rc=$?
 run_get() {
   local name=$1 url=$2
   shift 2
-  nsx timeout 180 "$BIN/get" --tap "$TAP" --addr "$NETRT_IP/24" --cores "$CORES" "$@" "$url" \
+  nsx timeout 90 "$BIN/get" --tap "$TAP" --addr "$NETRT_IP/24" --cores "$CORES" "$@" "$url" \
     >"$WORK/$name.log" 2>&1
 }
 
