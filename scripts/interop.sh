@@ -58,6 +58,10 @@ install_tools() {
   if [ ${#pkgs[@]} -eq 0 ]; then
     return
   fi
+  if ! command -v apt-get >/dev/null; then
+    echo "interop: needs the Debian packages ${pkgs[*]} and there is no apt-get to install them" >&2
+    exit 1
+  fi
   log "installing ${pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   # tshark's wireshark-common asks whether non-root users may capture.
