@@ -48,7 +48,8 @@ impl std::hash::Hash for FourTuple {
     /// Two words into the hasher instead of six fields: this hash is on
     /// every segment's demux.
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        let ips = u64::from(self.local.ip().to_bits()) << 32 | u64::from(self.remote.ip().to_bits());
+        let ips =
+            u64::from(self.local.ip().to_bits()) << 32 | u64::from(self.remote.ip().to_bits());
         let ports = u32::from(self.local.port()) << 16 | u32::from(self.remote.port());
         h.write_u64(ips);
         h.write_u32(ports);
