@@ -171,7 +171,7 @@ start_example() {
       cat "$EX_LOG" >&2
       return 1
     fi
-    if grep -q ': serving' "$EX_LOG" && nsx timeout 2 ping -c 1 -W 1 -q "$NETRT_IP" >/dev/null 2>&1; then
+    if grep -qs ': serving' "$EX_LOG" && nsx timeout 2 ping -c 1 -W 1 -q "$NETRT_IP" >/dev/null 2>&1; then
       log "$name up ($(head -n 1 "$EX_LOG"))"
       return 0
     fi
