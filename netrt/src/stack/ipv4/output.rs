@@ -254,7 +254,7 @@ pub(crate) fn finish(
         if !dev.features().tso || pkt.meta().csum != CsumState::Partial {
             return Err(FinishError::Unfragmentable);
         }
-        pkt.meta_mut().offload = tso_request(pkt.data(), gso);
+        pkt.meta_mut().offload = tso_request(pkt.data_mut(), gso);
         if pkt.meta().offload.is_none() {
             return Err(FinishError::BadChecksumRequest);
         }
@@ -350,18 +350,23 @@ fn offload_request(datagram: &[u8]) -> Option<TxOffload> {
 
 /// The TSO request for a TCP super-segment: the device segments at
 /// `mss` payload bytes, repeating the IP and TCP headers, and fills every
-/// checksum.
-fn tso_request(datagram: &[u8], mss: u16) -> Option<TxOffload> {
-    let ip = Ipv4Packet::new_checked(datagram).ok()?;
+/// checksum. The TCP checksum field is re-seeded *without* the length,
+/// the convention of igb's TSO (linux `igb_tso` does the same): the
+/// device adds each segment's own length.
+fn tso_request(datagram: &mut [u8], mss: u16) -> Option<TxOffload> {
+    let ip = Ipv4Packet::new_checked(&*datagram).ok()?;
     if ip.protocol() != IpProtocol::Tcp {
         return None;
     }
     let iplen = ip.header_len();
-    let tcp = datagram.get(iplen..)?;
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let tcp = datagram.get_mut(iplen..)?;
     let l4len = usize::from(*tcp.get(12)? >> 4) * 4;
     if l4len < 20 || tcp.len() < l4len {
         return None;
     }
+    let seed = checksum::pseudo_header_v4(src, dst, IpProtocol::Tcp.into(), 0);
+    tcp[16..18].copy_from_slice(&seed.to_be_bytes());
     // In range: IPv4 and TCP headers are at most 60 bytes.
     Some(TxOffload::tso(
         L3Type::Ipv4,
