@@ -455,7 +455,7 @@ impl Connection {
             }
             return;
         }
-        let lost = self.dupacks >= DUP_THRESH
+        let lost = self.dupacks >= self.dup_thresh()
             || (self.sack_ok && self.scoreboard.is_lost(self.snd_una, self.snd_mss));
         // RFC 6582 §3.2 step 2: not again for losses of the last recovery.
         if !lost || self.snd_una < self.high_recover {
@@ -475,6 +475,26 @@ impl Connection {
         self.counters.fast_retrans += 1;
         self.rexmit_head = true;
         self.rtt_probe = None;
+    }
+
+    /// Duplicate ACKs that mean a loss: 3, or fewer when so little is in
+    /// flight that 3 can never arrive and nothing new may be sent
+    /// (Early Retransmit, RFC 5827 §3.1: `oseg - 1` for 2 or 3
+    /// outstanding segments), so a loss near the end of a flight is not
+    /// left to the retransmission timer. // linux: tcp_time_to_recover
+    fn dup_thresh(&self) -> u32 {
+        if self.unsent() > 0 {
+            return DUP_THRESH;
+        }
+        let oseg = self
+            .snd_max
+            .distance(self.snd_una)
+            .div_ceil(self.snd_mss.max(1));
+        if (2..=DUP_THRESH).contains(&oseg) {
+            oseg - 1
+        } else {
+            DUP_THRESH
+        }
     }
 
     /// Data and FIN (RFC 9293 §3.10.7.4 sixth to eighth checks).

@@ -447,6 +447,12 @@ impl Connection {
     fn on_peer_syn(&mut self, syn: &TcpRepr<'_>, now: Instant) {
         self.irs = syn.seq_number;
         self.rcv_nxt = syn.seq_number + 1;
+        // The window our SYN offered (never scaled) is now anchored at
+        // the peer's sequence space; before, RCV.NXT was unknown and the
+        // right edge meaningless (it read as "behind" for half of the
+        // peer's possible ISNs, closing the window to all data).
+        let syn_wnd = self.rcvbuf.capacity().min(usize::from(u16::MAX)) as u32;
+        self.rcv_adv = self.rcv_nxt + syn_wnd;
         self.last_recv = Some(now);
         let o = syn.options;
         self.ws_ok = self.cfg.window_scaling && o.window_scale.is_some();

@@ -383,3 +383,19 @@ fn sack_blocks_shrink_data_segments_to_fit_the_mss() {
     let out = h.out();
     assert!(out.iter().any(|s| s.repr().payload.len() == 1000));
 }
+
+#[test]
+fn data_is_accepted_whatever_the_peer_isn() {
+    // The right edge of the window offered in our SYN must be anchored
+    // at the peer's ISN once it is known: ISNs in the half of the space
+    // "behind" the unanchored edge used to close the window.
+    for peer_isn in [0u32, 0x7fff_fff0, 0x8000_0180, 0xffff_ff00, 0xdead_beef] {
+        let mut h = Harness::client(plain());
+        h.inject(seg().syn().ack(ISS + 1).seq(peer_isn).mss(1000).win(65535));
+        h.out();
+        h.inject(seg().ack(ISS + 1).seq(peer_isn.wrapping_add(1)).len(4));
+        let out = h.out();
+        out[0].is(ACK, ISS + 1, peer_isn.wrapping_add(5));
+        assert_eq!(h.c.recv_queue(), 4, "peer ISN {peer_isn:#x}");
+    }
+}

@@ -256,3 +256,44 @@ fn retransmission_after_timeout_fits_a_small_window() {
     assert_eq!(out.len(), 1);
     out[0].is(ACK, D, P).len_is(580);
 }
+
+#[test]
+fn early_retransmit_with_a_short_flight() {
+    // RFC 5827: three segments in flight and nothing more to send, the
+    // first lost: two duplicate ACKs are all that can come, and they are
+    // enough.
+    let mut h = est(TcpConfig {
+        congestion: "reno",
+        ..plain()
+    });
+    h.send(3000);
+    assert_eq!(h.out().len(), 3);
+    h.at(20);
+    h.inject(seg().ack(D).seq(P));
+    assert!(
+        h.out().is_empty(),
+        "one dupack is not enough for 3 segments"
+    );
+    h.inject(seg().ack(D).seq(P));
+    let out = h.out();
+    assert_eq!(out.len(), 1);
+    out[0].is(ACK, D, P).len_is(1000);
+    assert_eq!(h.c.counters().fast_retrans, 1);
+    // With more data waiting to be sent (the peer's window holds three
+    // segments), the usual three apply.
+    let cfg = TcpConfig {
+        congestion: "reno",
+        ..plain()
+    };
+    let mut h = Harness::established(cfg, 1000, 3000);
+    h.send(10_000);
+    assert_eq!(h.out().len(), 3);
+    h.at(20);
+    h.inject(seg().ack(D).seq(P).win(3000));
+    h.inject(seg().ack(D).seq(P).win(3000));
+    assert!(h.out().is_empty());
+    assert_eq!(h.c.counters().fast_retrans, 0);
+    h.inject(seg().ack(D).seq(P).win(3000));
+    h.out()[0].is(ACK, D, P).len_is(1000);
+    assert_eq!(h.c.counters().fast_retrans, 1);
+}
