@@ -189,3 +189,26 @@ fn connect_lands_replies_on_the_calling_core() {
         }
     });
 }
+
+#[test]
+fn icmp_unreachable_fails_a_connect_at_once() {
+    // a → r → (nothing): the router answers the SYN with ICMP network
+    // unreachable; connect reports it instead of retrying for minutes.
+    let rt = netrt::runtime::Builder::new().cores(2).build().unwrap();
+    let topo = three_namespaces(&rt, true, 4);
+    let [a] = namespaces(&topo, ["a"]);
+    rt.block_on(async move {
+        let started = std::time::Instant::now();
+        let e = timeout(WAIT, a.scope(TcpStream::connect("172.16.0.1:80")))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NetworkUnreachable);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(a.tcp_connections(), 0);
+    });
+}

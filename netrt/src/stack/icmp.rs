@@ -263,6 +263,7 @@ fn deliver_error(
 ) {
     match quoted.protocol {
         IpProtocol::Udp => super::udp::icmp_error(ns, kind, quoted_bytes),
+        IpProtocol::Tcp => super::tcp::rcv::icmp_error(ns, kind, quoted_bytes),
         IpProtocol::Icmp => {
             // One of our echo requests? Its type, code, checksum, ident
             // and sequence number are the 8 quoted bytes after the header.
@@ -277,7 +278,7 @@ fn deliver_error(
                 ns.ip.pings.complete(ident, seq, quoted.dst_addr, reply);
             }
         }
-        // TCP arrives with issue 5; nothing else listens.
+        // Nothing else sends transport segments.
         _ => {}
     }
 }

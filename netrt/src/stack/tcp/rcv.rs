@@ -13,11 +13,13 @@ use super::listen;
 use super::socket::mib;
 use super::table::TcpTable;
 use super::{xmit, FourTuple};
+use crate::stack::icmp::IcmpErrorKind;
 use crate::stack::ns::NsInner;
 use crate::stack::percore;
 use crate::stack::skb::{CsumState, PacketBuf};
 use crate::stack::snmp::{Tcp, TcpExt};
-use crate::wire::{ChecksumMode, Ipv4Repr, TcpFlags, TcpPacket, TcpRepr};
+use crate::wire::tcp::SeqNumber;
+use crate::wire::{ChecksumMode, IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags, TcpPacket, TcpRepr};
 
 /// Delivers one segment (IP header already pulled).
 pub(crate) fn rcv(ns: &NsInner, ip: &Ipv4Repr, pkt: PacketBuf) {
@@ -92,5 +94,37 @@ pub(crate) fn rcv(ns: &NsInner, ip: &Ipv4Repr, pkt: PacketBuf) {
             }
         }
         _ => xmit::send_reset(ns, dst, src, &seg),
+    }
+}
+
+/// An ICMP error quoting one of our segments: a hard error ends a
+/// connection that is still opening (`connect` then reports it:
+/// `ConnectionRefused` for port unreachable, `HostUnreachable`,
+/// `NetworkUnreachable`); anything else is a soft error, ignored.
+/// // linux: tcp_v4_err
+pub(crate) fn icmp_error(ns: &NsInner, kind: IcmpErrorKind, quoted: &[u8]) {
+    if !matches!(kind, IcmpErrorKind::DstUnreachable(_)) || !kind.is_fatal() {
+        return;
+    }
+    let ip = Ipv4Packet::new_unchecked(quoted);
+    if ip.check_header_len().is_err() || ip.protocol() != IpProtocol::Tcp {
+        return;
+    }
+    // RFC 792: at least 8 bytes of the transport header are quoted:
+    // ports and sequence number.
+    let Some(th) = quoted.get(ip.header_len()..ip.header_len() + 8) else {
+        return;
+    };
+    let port = |at: usize| u16::from_be_bytes([th[at], th[at + 1]]);
+    let tuple = FourTuple {
+        local: SocketAddrV4::new(ip.src_addr(), port(0)),
+        remote: SocketAddrV4::new(ip.dst_addr(), port(2)),
+    };
+    let seq = SeqNumber(u32::from_be_bytes([th[4], th[5], th[6], th[7]]));
+    if let Some(sock) = ns.tcp.lookup(&tuple) {
+        let io_kind = kind.io_kind();
+        sock.with_user(ns, |st, _| {
+            st.conn.on_icmp_unreachable(seq, io_kind);
+        });
     }
 }

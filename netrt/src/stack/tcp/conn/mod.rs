@@ -618,6 +618,22 @@ impl Connection {
         }
     }
 
+    /// A hard ICMP error (destination unreachable) about a segment with
+    /// sequence number `seq` that we sent. Only a connection still
+    /// opening gives up, with `kind`; an established one ignores it as a
+    /// soft error (RFC 1122 §4.2.3.9, Linux without `IP_RECVERR`). A
+    /// `seq` outside `[SND.UNA, SND.MAX)` is a forgery or stale and is
+    /// ignored (RFC 5927 §4.1). Returns whether the connection ended.
+    /// // linux: tcp_v4_err
+    pub fn on_icmp_unreachable(&mut self, seq: SeqNumber, kind: io::ErrorKind) -> bool {
+        let opening = matches!(self.state, State::SynSent | State::SynReceived);
+        if !opening || seq < self.snd_una || seq >= self.snd_max {
+            return false;
+        }
+        self.enter_closed(Some(kind));
+        true
+    }
+
     /// Abortive close: a RST goes out (if synchronized) and the
     /// connection is closed at once. // linux: tcp_disconnect
     pub fn abort(&mut self) {

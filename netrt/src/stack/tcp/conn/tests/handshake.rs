@@ -319,3 +319,26 @@ fn syn_cookie_ack_completes_a_stateless_open() {
     let bad = seg().syn().ack(ISS + 1).seq(PEER_ISS + 1);
     assert!(Connection::accept_cookie(tuple(), plain(), &bad.repr(), opts, TS0, t0).is_none());
 }
+
+#[test]
+fn icmp_unreachable_ends_an_opening_connection_only() {
+    let mut h = Harness::client(plain());
+    // A quoted sequence number we never sent is ignored (RFC 5927).
+    assert!(!h
+        .c
+        .on_icmp_unreachable(SeqNumber(ISS + 100), ErrorKind::ConnectionRefused));
+    assert_eq!(h.c.state(), State::SynSent);
+    assert!(h
+        .c
+        .on_icmp_unreachable(SeqNumber(ISS), ErrorKind::ConnectionRefused));
+    assert_eq!(h.c.state(), State::Closed);
+    assert_eq!(h.c.error(), Some(ErrorKind::ConnectionRefused));
+    // Established: a soft error, ignored.
+    let mut h = Harness::established(plain(), 1000, 65535);
+    h.send(100);
+    h.out();
+    assert!(!h
+        .c
+        .on_icmp_unreachable(SeqNumber(ISS + 1), ErrorKind::HostUnreachable));
+    assert_eq!(h.c.state(), State::Established);
+}
