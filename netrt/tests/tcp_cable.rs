@@ -235,12 +235,23 @@ fn syn_flood_falls_back_to_cookies_and_real_clients_get_in() {
         for port in 0..50u16 {
             spoofed_syn(&a, Ipv4Addr::new(10, 0, 0, 77), 20000 + port);
         }
-        // 8 fill the SYN queue; the other 42 are answered with cookies.
+        // About 8 fill the SYN queue (the check races with the other
+        // core's SYNs, as Linux's does); the rest are answered with
+        // cookies. Every SYN gets one or the other.
+        let answered = || {
+            let s = b.snmp();
+            s.counter(Tcp::PassiveOpens) + s.counter(TcpExt::SyncookiesSent)
+        };
         let deadline = Instant::now() + WAIT;
-        while b.snmp().counter(TcpExt::SyncookiesSent) < 42 && Instant::now() < deadline {
+        while answered() < 50 && Instant::now() < deadline {
             netrt::time::sleep(Duration::from_millis(5)).await;
         }
-        assert_eq!(b.snmp().counter(TcpExt::SyncookiesSent), 42);
+        assert_eq!(answered(), 50);
+        let cookies = b.snmp().counter(TcpExt::SyncookiesSent);
+        assert!(
+            (30..=42).contains(&cookies),
+            "{cookies} cookies for 50 SYNs"
+        );
         // Real clients now get cookies and complete the handshake.
         let server = b.spawn(async move {
             for _ in 0..10 {
