@@ -235,9 +235,8 @@ fn syn_flood_falls_back_to_cookies_and_real_clients_get_in() {
         for port in 0..50u16 {
             spoofed_syn(&a, Ipv4Addr::new(10, 0, 0, 77), 20000 + port);
         }
-        // About 8 fill the SYN queue (the check races with the other
-        // core's SYNs, as Linux's does); the rest are answered with
-        // cookies. Every SYN gets one or the other.
+        // 8 fill the SYN queue (slots are claimed atomically, whichever
+        // core takes the SYN); the other 42 are answered with cookies.
         let answered = || {
             let s = b.snmp();
             s.counter(Tcp::PassiveOpens) + s.counter(TcpExt::SyncookiesSent)

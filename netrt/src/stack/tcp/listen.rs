@@ -196,21 +196,25 @@ pub(crate) fn on_syn(ns: &NsInner, l: &Arc<Listener>, tuple: FourTuple, syn: &Tc
     let now = Instant::now();
     let (local, remote) = (*tuple.local.ip(), *tuple.remote.ip());
     let cfg = l.child_config(ns, remote);
-    if l.syn_recv.load(Ordering::Relaxed) >= l.backlog {
+    // Claim a SYN-queue slot first, so SYNs on several cores at once
+    // never overfill it.
+    if l.syn_recv.fetch_add(1, Ordering::Relaxed) >= l.backlog {
+        l.syn_done();
         send_cookie(ns, &cfg, tuple, syn, now);
         return;
     }
     let iss = ns.tcp.isn.isn(&tuple, now);
     let ts = ns.tcp.ts_offset(local, remote, now);
     let Some(conn) = Connection::accept_syn(tuple, cfg, syn, iss, ts, now) else {
+        l.syn_done();
         return;
     };
     let sock = TcpSock::new(conn, None, Some(l.clone()));
     if !ns.tcp.insert(&sock) {
         // Another core created it from a duplicate SYN just now.
+        l.syn_done();
         return;
     }
-    l.syn_recv.fetch_add(1, Ordering::Relaxed);
     m.inc(Tcp::PassiveOpens);
     let ttl = l.child_ttl();
     sock.with_user(ns, |st, _| st.ttl = ttl);
