@@ -87,6 +87,11 @@ pub struct PacketMeta {
     /// Payload bytes of each merged segment but the last, which may be
     /// shorter (0: not merged; linux: `gso_size`).
     pub gro_mss: u16,
+    /// The core whose TX queue should carry the packet: a TCP socket's
+    /// home core, so all of a connection's segments leave through one
+    /// queue and cannot overtake each other (linux: the socket's cached
+    /// `sk_tx_queue_mapping`). `None`: the calling core's (XPS).
+    pub tx_core: Option<u16>,
 }
 
 /// A packet: pooled storage, head/tail offsets and [`PacketMeta`].

@@ -256,10 +256,16 @@ impl IgbNetDev {
         &self.port
     }
 
-    /// The TX queue of the calling core (linux: XPS, `netdev_pick_tx`).
+    /// The TX queue of the packet's flow (its socket's home core) or of
+    /// the calling core (linux: `netdev_pick_tx`: the socket's queue,
+    /// else XPS).
     #[inline]
-    fn tx_queue(&self) -> usize {
-        crate::runtime::current_core().unwrap_or(0) % self.queues.len()
+    fn tx_queue(&self, frame: &PacketBuf) -> usize {
+        let core = match frame.meta().tx_core {
+            Some(c) => usize::from(c),
+            None => crate::runtime::current_core().unwrap_or(0),
+        };
+        core % self.queues.len()
     }
 
     /// Whether the hardware can send `frame` (linux: `validate_xmit_skb`
@@ -306,7 +312,7 @@ impl NetDevice for IgbNetDev {
             self.counters.add(DevCounter::TxDropped, 1);
             return;
         }
-        let i = self.tx_queue();
+        let i = self.tx_queue(&frame);
         let q = &self.queues[i];
         // linux: skb->priority from the TOS (rt_tos2priority)
         let priority = tos_to_priority(frame.meta().priority);

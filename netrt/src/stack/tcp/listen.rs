@@ -267,7 +267,14 @@ fn send_cookie(ns: &NsInner, cfg: &TcpConfig, tuple: FourTuple, syn: &TcpRepr<'_
     let m = mib(ns);
     m.inc(TcpExt::SyncookiesSent);
     m.inc(Tcp::OutSegs);
-    xmit::send_segment(ns, local, remote, &synack, ns.ip.ttl(), u32::from(mss));
+    xmit::send_segment(
+        ns,
+        (local, remote),
+        &synack,
+        ns.ip.ttl(),
+        u32::from(mss),
+        None,
+    );
 }
 
 /// An ACK for `l` that matched no connection: maybe the end of a cookie

@@ -21,9 +21,11 @@ pub(crate) fn transmit(ns: &NsInner, sock: &Arc<TcpSock>, st: &mut SockState, no
     let conn = &mut st.conn;
     // The engine is borrowed by poll_transmit: take what the closure needs.
     let (mss, ts) = (conn.mss(), conn.negotiated().2);
+    // In range: core counts are small.
+    let home = Some(sock.home.min(usize::from(u16::MAX)) as u16);
     let sent = conn.poll_transmit(now, &mut |seg| {
         let seg_mss = segment_mss(mss, ts, seg.options.buffer_len());
-        send_segment(ns, src, dst, &seg, ttl, seg_mss);
+        send_segment(ns, (src, dst), &seg, ttl, seg_mss, home);
     });
     if sent > 0 {
         mib(ns).add(Tcp::OutSegs, sent as u64);
@@ -31,16 +33,18 @@ pub(crate) fn transmit(ns: &NsInner, sock: &Arc<TcpSock>, st: &mut SockState, no
 }
 
 /// Builds one segment (header and payload, checksum left for the device
-/// or IP output to finish) and sends it. A segment longer than `mss`
-/// goes out as one TSO super-segment. Output errors (no route, a hook
-/// drop) are the loss TCP's retransmission is there for.
+/// or IP output to finish) and sends it from `src` to `dst`. A segment
+/// longer than `mss` goes out as one TSO super-segment; `tx_core` pins
+/// the TX queue (a connection's segments all leave through its home
+/// core's queue, so they cannot overtake each other). Output errors (no
+/// route, a hook drop) are the loss TCP's retransmission is there for.
 pub(crate) fn send_segment(
     ns: &NsInner,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
     seg: &TcpRepr<'_>,
     ttl: u8,
     mss: u32,
+    tx_core: Option<u16>,
 ) {
     let len = seg.buffer_len();
     let mut pkt = PacketBuf::new(PacketBuf::DEFAULT_HEADROOM, len);
@@ -52,6 +56,7 @@ pub(crate) fn send_segment(
     );
     let meta = pkt.meta_mut();
     meta.csum = CsumState::Partial;
+    meta.tx_core = tx_core;
     if seg.payload.len() > mss as usize && mss > 0 {
         // In range: the MSS comes from a 16-bit option.
         meta.gso_size = mss.min(u32::from(u16::MAX)) as u16;
@@ -74,6 +79,6 @@ pub(crate) fn send_reset(ns: &NsInner, local: Ipv4Addr, remote: Ipv4Addr, seg: &
         debug_assert!(rst.flags.contains(TcpFlags::RST));
         mib(ns).inc(Tcp::OutRsts);
         mib(ns).inc(Tcp::OutSegs);
-        send_segment(ns, local, remote, &rst, ns.ip.ttl(), 0);
+        send_segment(ns, (local, remote), &rst, ns.ip.ttl(), 0, None);
     }
 }

@@ -691,9 +691,16 @@ impl Connection {
         if self.state != State::TimeWait {
             return false;
         }
+        let newer_seq = syn.seq_number > self.rcv_nxt;
         match (self.ts_ok, syn.options.timestamp) {
-            (true, Some(ts)) => (ts.tsval.wrapping_sub(self.ts_recent) as i32) > 0,
-            _ => syn.seq_number > self.rcv_nxt,
+            // Not older than what we saw (PAWS), and newer by timestamp
+            // or, within the same clock tick, by sequence number.
+            (true, Some(ts)) => match ts.tsval.wrapping_sub(self.ts_recent) as i32 {
+                d if d > 0 => true,
+                0 => newer_seq,
+                _ => false,
+            },
+            _ => newer_seq,
         }
     }
 }

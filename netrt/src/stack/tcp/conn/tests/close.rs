@@ -386,3 +386,32 @@ fn paws_lets_a_reordered_duplicate_ack_through() {
     h.inject(seg().ack(D).seq(P).ts(1008, TS0).len(10));
     assert_eq!(h.c.counters().paws_drops, 1);
 }
+
+#[test]
+fn time_wait_reuse_with_timestamps() {
+    // Timestamps negotiated; the peer's last TSval was 500.
+    let cfg = TcpConfig {
+        timestamps: true,
+        ..plain()
+    };
+    let mut h = Harness::client(cfg);
+    h.inject(seg().syn().ack(ISS + 1).seq(P - 1).mss(1000).ts(400, TS0));
+    h.out();
+    assert!(h.c.negotiated().2);
+    h.c.close();
+    h.out();
+    h.inject(seg().ack(D + 1).seq(P).fin().ts(500, TS0));
+    h.out();
+    assert_eq!(h.c.state(), State::TimeWait);
+    let accepts = |seq: u32, tsval: u32| {
+        let s = seg().syn().seq(seq).ts(tsval, 0);
+        h.c.time_wait_accepts_syn(&s.repr())
+    };
+    // A newer timestamp wins whatever the sequence number.
+    assert!(accepts(P - 100, 501));
+    // The same clock tick: the sequence number decides (Linux).
+    assert!(accepts(P + 100, 500));
+    assert!(!accepts(P - 100, 500));
+    // An older timestamp is a PAWS reject.
+    assert!(!accepts(P + 100, 499));
+}
